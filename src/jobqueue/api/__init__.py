@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI), wire-compatible with the Node service."""

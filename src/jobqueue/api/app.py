@@ -1,0 +1,67 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+
+from jobqueue import __version__
+from jobqueue.api.errors import install_error_handlers
+from jobqueue.api.limits import BodySizeLimit
+from jobqueue.api.routes import router
+from jobqueue.config import Settings
+from jobqueue.service import JobService
+
+
+def create_app(service: JobService, settings: Settings) -> FastAPI:
+    """The API over ``service``; the caller owns the service's lifetime."""
+    app = FastAPI(
+        title="jobqueue",
+        version=__version__,
+        description="Background jobs over HTTP: create, list, retry; workers run handlers.",
+    )
+    app.state.service = service
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(router)
+    app.add_api_route("/health", health, methods=["GET"], tags=["health"])
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origin,
+        allow_credentials=True,
+        allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=["Content-Type", "Authorization", "Idempotency-Key"],
+    )
+    app.add_middleware(BodySizeLimit, limit=settings.max_payload_bytes)
+    return app
+
+
+async def health(request: Request) -> JSONResponse:
+    """200 when the database and the queue answer; 503 naming the one that does not."""
+    service: JobService = request.app.state.service
+    settings: Settings = request.app.state.settings
+    checks = await check_dependencies(service, settings.db_timeout_ms / 1000)
+    healthy = all(result == "ok" for result in checks.values())
+    body: dict[str, object] = {"status": "ok" if healthy else "error", **checks}
+    if not healthy:
+        failing = ", ".join(name for name, result in checks.items() if result != "ok")
+        body["message"] = f"{failing} unreachable"
+    return JSONResponse(body, status_code=200 if healthy else 503)
+
+
+async def check_dependencies(service: JobService, timeout_s: float) -> dict[str, str]:
+    """``ok`` or the error's kind per dependency, each bounded by ``timeout_s``."""
+    probes = {"database": service.store.ping}
+    if service.broker.dependency is not None:
+        probes[service.broker.dependency] = service.broker.ping
+    results: dict[str, str] = {}
+    for name, probe in probes.items():
+        try:
+            await asyncio.wait_for(probe(), timeout_s)
+            results[name] = "ok"
+        except Exception as exc:
+            results[name] = f"unavailable ({type(exc).__name__})"
+    return results

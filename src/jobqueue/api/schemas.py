@@ -1,0 +1,155 @@
+"""Request and response bodies of the HTTP API, in the Node service's camelCase."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+from uuid import UUID
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from jobqueue.domain.changes import JobChanges
+from jobqueue.domain.jobs import DeadLetter, Job, JobStatus, NewJob, utcnow
+
+
+def format_timestamp(value: datetime) -> str:
+    """UTC ISO 8601 with milliseconds and ``Z``, as JavaScript's ``toISOString``."""
+    return (
+        value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    )
+
+
+Timestamp = Annotated[datetime, PlainSerializer(format_timestamp, return_type=str)]
+
+
+class CamelModel(BaseModel):
+    """camelCase on the wire, snake_case in Python."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+class CreateJobBody(CamelModel):
+    """POST /api/jobs."""
+
+    type: str = Field(min_length=1, max_length=100, description="Job type: a registered handler")
+    payload: dict[str, Any] = Field(default_factory=dict, description="Handler input")
+    run_at: AwareDatetime | None = Field(default=None, description="Run no earlier than this")
+    delay_ms: int | None = Field(default=None, ge=0, le=366 * 86_400_000, description="Delay")
+    priority: int = Field(default=0, ge=-1_000_000, le=1_000_000, description="Lower runs first")
+    max_attempts: int | None = Field(default=None, ge=1, le=100, description="Attempts limit")
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=255)
+
+    @model_validator(mode="after")
+    def _one_schedule(self) -> CreateJobBody:
+        if self.run_at is not None and self.delay_ms is not None:
+            raise ValueError("give runAt or delayMs, not both")
+        return self
+
+    def to_new_job(self, idempotency_header: str | None = None) -> NewJob:
+        """The domain request; the Idempotency-Key header wins over the body field."""
+        run_at = self.run_at
+        if self.delay_ms is not None:
+            run_at = utcnow() + timedelta(milliseconds=self.delay_ms)
+        return NewJob(
+            type=self.type,
+            payload=self.payload,
+            run_at=run_at,
+            priority=self.priority,
+            max_attempts=self.max_attempts,
+            idempotency_key=idempotency_header or self.idempotency_key,
+        )
+
+
+class BatchBody(CamelModel):
+    """POST /api/jobs/batch."""
+
+    jobs: list[CreateJobBody] = Field(min_length=1, max_length=1000)
+
+
+class UpdateJobBody(CamelModel):
+    """PATCH /api/jobs/:id: the Node service's fields."""
+
+    status: JobStatus | None = None
+    attempts: int | None = Field(default=None, ge=0, le=100)
+    next_run_at: AwareDatetime | None = None
+
+    def to_changes(self) -> JobChanges:
+        """The domain change; tells an explicit ``nextRunAt: null`` from an absent one."""
+        return JobChanges(
+            status=self.status,
+            attempts=self.attempts,
+            next_run_at=self.next_run_at,
+            next_run_at_given="next_run_at" in self.model_fields_set,
+        )
+
+
+class JobOut(CamelModel):
+    """A job as the API returns it."""
+
+    id: UUID
+    type: str
+    payload: dict[str, Any]
+    status: JobStatus
+    attempts: int
+    next_run_at: Timestamp | None
+    created_at: Timestamp
+    updated_at: Timestamp
+    max_attempts: int
+    priority: int
+    last_error: str | None
+
+    @classmethod
+    def of(cls, job: Job) -> JobOut:
+        """Build from the domain job."""
+        return cls(
+            id=job.id,
+            type=job.type,
+            payload=job.payload,
+            status=job.status,
+            attempts=job.attempts,
+            next_run_at=job.next_run_at,
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+            max_attempts=job.max_attempts,
+            priority=job.priority,
+            last_error=job.last_error,
+        )
+
+
+class DeadLetterOut(CamelModel):
+    """A dead-letter entry: the Node service's DLQ job data."""
+
+    job_id: UUID
+    type: str
+    payload: dict[str, Any]
+    reason: str
+    attempts: int
+    failed_at: Timestamp
+
+    @classmethod
+    def of(cls, entry: DeadLetter) -> DeadLetterOut:
+        """Build from the domain entry."""
+        return cls(
+            job_id=entry.job_id,
+            type=entry.type,
+            payload=entry.payload,
+            reason=entry.reason,
+            attempts=entry.attempts,
+            failed_at=entry.failed_at,
+        )
+
+
+class ErrorOut(BaseModel):
+    """Every error answer: the Node service's (Fastify's) shape."""
+
+    statusCode: int  # noqa: N815 - the wire name
+    error: str
+    message: str

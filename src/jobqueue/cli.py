@@ -1,0 +1,122 @@
+"""The ``jobqueue`` command: serve, api, worker, migrate."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from typing import Annotated
+
+import typer
+import uvloop
+from pydantic import ValidationError
+
+from jobqueue.config import Settings
+from jobqueue.handlers.registry import HandlerLoadError
+from jobqueue.logs import configure_logging
+
+app = typer.Typer(
+    help="jobqueue: background jobs over HTTP. Settings come from the environment and .env.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+Host = Annotated[
+    str | None, typer.Option(help="Address to listen on (default: HOST or 127.0.0.1).")
+]
+Port = Annotated[int | None, typer.Option(help="Port to listen on (default: PORT or 3000).")]
+NoMigrate = Annotated[
+    bool, typer.Option("--no-migrate", help="Do not apply database migrations at start.")
+]
+Insecure = Annotated[
+    bool,
+    typer.Option("--insecure", help="Allow a non-loopback address without API_KEYS."),
+]
+Concurrency = Annotated[
+    int | None, typer.Option(help="Jobs run at once (default: WORKER_CONCURRENCY or 5).")
+]
+
+
+@app.command()
+def serve(
+    host: Host = None,
+    port: Port = None,
+    concurrency: Concurrency = None,
+    no_migrate: NoMigrate = False,
+    insecure: Insecure = False,
+) -> None:
+    """Run the API and a worker in one process (the embedded default)."""
+    settings = _settings(host=host, port=port, worker_concurrency=concurrency)
+    _check_exposure(settings, insecure)
+    _run(settings, api=True, worker=True, migrate=not no_migrate)
+
+
+@app.command()
+def api(
+    host: Host = None, port: Port = None, no_migrate: NoMigrate = False, insecure: Insecure = False
+) -> None:
+    """Run only the HTTP API (workers run elsewhere)."""
+    settings = _settings(host=host, port=port)
+    _check_exposure(settings, insecure)
+    _run(settings, api=True, worker=False, migrate=not no_migrate)
+
+
+@app.command()
+def worker(concurrency: Concurrency = None) -> None:
+    """Run only a worker: claim jobs and run their handlers."""
+    settings = _settings(worker_concurrency=concurrency)
+    _run(settings, api=False, worker=True, migrate=False)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply pending database migrations to DATABASE_URL, then exit."""
+    from jobqueue.store.migrate import migrate as apply
+
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_format)
+    apply(settings.database_url)
+    typer.echo("migrations applied: the database is up to date")
+
+
+def _settings(**overrides: object) -> Settings:
+    given = {name: value for name, value in overrides.items() if value is not None}
+    try:
+        return Settings(**given)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise typer.BadParameter(f"invalid setting: {problems}") from exc
+
+
+def _check_exposure(settings: Settings, insecure: bool) -> None:
+    if _is_loopback(settings.host) or settings.api_keys or insecure:
+        return
+    typer.echo(
+        f"Refusing to listen on {settings.host} without API keys: anyone who can reach it could "
+        "create and delete jobs. Set API_KEYS=<key1,key2> (clients send "
+        "'Authorization: Bearer <key>'), or pass --insecure if a proxy guards it.",
+        err=True,
+    )
+    raise typer.Exit(2)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _run(settings: Settings, *, api: bool, worker: bool, migrate: bool) -> None:
+    from jobqueue.server import run_process
+
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(run_process(settings, api=api, worker=worker, migrate=migrate))
+    except HandlerLoadError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc

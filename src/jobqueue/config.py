@@ -1,0 +1,88 @@
+"""Settings, read from the environment and `.env`, with the Node service's names kept."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from jobqueue.domain.retry import RetryPolicy
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+def _split_commas(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every setting of jobqueue; the README lists them with their defaults."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    database_url: str = "sqlite:///./jobqueue.db"
+    """Where jobs live: a SQLite file (default) or ``postgresql://user:pass@host:5432/db``."""
+    redis_url: str | None = None
+    """Redis for the BullMQ queue; unset means the jobs table is the queue."""
+    redis_host: str | None = None
+    """The Node service's way to name Redis: host (with REDIS_PORT)."""
+    redis_port: int = 6379
+    """The Node service's way to name Redis: port (with REDIS_HOST)."""
+    host: str = "127.0.0.1"
+    """Address the API listens on."""
+    port: int = Field(default=3000, ge=0, le=65535)
+    """Port the API listens on."""
+    cors_origin: CommaList = ["http://localhost:5173"]
+    """Comma-separated exact origins allowed by CORS."""
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    """Least severe level logged."""
+    log_format: Literal["auto", "json", "console"] = "auto"
+    """``auto``: readable in a terminal, JSON lines otherwise."""
+    worker_concurrency: int = Field(default=5, ge=1, le=1000)
+    """Jobs run at once per worker process."""
+    job_max_attempts: int = Field(default=5, ge=1, le=100)
+    """Attempts before a job fails for good (a job may set its own maxAttempts)."""
+    job_backoff_ms: int = Field(default=2000, ge=0)
+    """Wait before the first retry; doubles after each failed attempt."""
+    job_lease_ms: int = Field(default=30000, ge=1000)
+    """How long a claimed job stays claimed without renewal; a dead worker's jobs rerun after."""
+    job_poll_interval_ms: int = Field(default=1000, ge=10)
+    """How often an idle worker looks for jobs created by other processes."""
+    shutdown_grace_ms: int = Field(default=30000, ge=0)
+    """On SIGTERM, how long running jobs may finish before they are handed back."""
+    max_payload_bytes: int = Field(default=1048576, ge=1024)
+    """Request bodies larger than this are answered 413."""
+    api_keys: CommaList = []
+    """Comma-separated keys; when set, every /api route needs ``Authorization: Bearer <key>``."""
+    jobqueue_handlers: CommaList = []
+    """Comma-separated modules to import for their ``@handler`` functions."""
+    accept_unknown_types: bool = False
+    """Accept jobs of types with no local handler (an API serving remote workers)."""
+    smtp_url: str | None = None
+    """``smtp://user:pass@host:port`` (or ``smtps://``) for ``send-email``; unset: outbox files."""
+    outbox_dir: str = "./outbox"
+    """Where ``send-email`` writes ``.eml`` files when SMTP_URL is unset."""
+    db_timeout_ms: int = Field(default=5000, ge=100)
+    """Longest wait for the database before a request answers 503."""
+
+    _split = field_validator("cors_origin", "api_keys", "jobqueue_handlers", mode="before")(
+        _split_commas
+    )
+
+    @cached_property
+    def retry_policy(self) -> RetryPolicy:
+        """The retry rule these settings describe."""
+        return RetryPolicy(self.job_max_attempts, self.job_backoff_ms)
+
+    @property
+    def queue_url(self) -> str | None:
+        """Redis URL from REDIS_URL, or from the Node service's REDIS_HOST and REDIS_PORT."""
+        if self.redis_url:
+            return self.redis_url
+        if self.redis_host:
+            return f"redis://{self.redis_host}:{self.redis_port}"
+        return None

@@ -1,0 +1,108 @@
+"""Which changes a client may make to a job in each state, and what the queue must do."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+
+from jobqueue.domain.errors import InvalidJobError, InvalidTransitionError, RetryNotAllowedError
+from jobqueue.domain.jobs import Job, JobStatus
+
+
+class QueueAction(enum.Enum):
+    """What the queue must do so that it agrees with the row after a change."""
+
+    NONE = "none"
+    """The row changed in a way the queue does not see."""
+    ENQUEUE = "enqueue"
+    """The job is (again) pending: put its trigger on the queue, at its nextRunAt."""
+    WITHDRAW = "withdraw"
+    """The job must not run: remove its trigger from the queue."""
+
+
+@dataclass(frozen=True, slots=True)
+class JobChanges:
+    """A PATCH: each field is optional; ``next_run_at_given`` tells null from absent."""
+
+    status: JobStatus | None = None
+    attempts: int | None = None
+    next_run_at: datetime | None = None
+    next_run_at_given: bool = False
+
+    def is_empty(self) -> bool:
+        """True when the request names no field at all."""
+        return self.status is None and self.attempts is None and not self.next_run_at_given
+
+
+@dataclass(frozen=True, slots=True)
+class UpdatePlan:
+    """The row's new values, the state the update requires, and the queue's part."""
+
+    expected_status: JobStatus
+    status: JobStatus
+    attempts: int
+    next_run_at: datetime | None
+    action: QueueAction
+
+
+_FINAL = frozenset({JobStatus.COMPLETED, JobStatus.CANCELLED})
+
+
+def plan_retry(job: Job) -> UpdatePlan:
+    """A manual retry: only a failed job goes back to pending, with attempts reset."""
+    if job.status is not JobStatus.FAILED:
+        raise RetryNotAllowedError(
+            f"Only failed jobs can be retried (current status: {job.status.value})"
+        )
+    return UpdatePlan(job.status, JobStatus.PENDING, 0, None, QueueAction.ENQUEUE)
+
+
+def plan_cancel(job: Job) -> UpdatePlan:
+    """Cancel a job that has not started."""
+    if job.status is not JobStatus.PENDING:
+        raise InvalidTransitionError(
+            f"Only pending jobs can be cancelled (current status: {job.status.value})"
+        )
+    return UpdatePlan(job.status, JobStatus.CANCELLED, job.attempts, None, QueueAction.WITHDRAW)
+
+
+def plan_update(job: Job, changes: JobChanges) -> UpdatePlan:
+    """Check a PATCH against the job's state and say what it does to the row and the queue."""
+    if changes.is_empty():
+        raise InvalidJobError("body must name at least one of status, attempts, nextRunAt")
+    if job.status is JobStatus.PROCESSING or job.status in _FINAL:
+        raise InvalidTransitionError(f"A {job.status.value} job cannot be changed")
+    target = changes.status or job.status
+    if target is JobStatus.CANCELLED and job.status is JobStatus.PENDING:
+        _forbid_fields_with_cancel(changes)
+        return plan_cancel(job)
+    if target not in (JobStatus.PENDING, JobStatus.FAILED):
+        raise InvalidTransitionError(
+            f"Cannot change status from {job.status.value} to {target.value}"
+        )
+    if target is JobStatus.FAILED and job.status is JobStatus.PENDING:
+        raise InvalidTransitionError("Cannot change status from pending to failed")
+    return _plan_field_changes(job, changes, target)
+
+
+def _forbid_fields_with_cancel(changes: JobChanges) -> None:
+    if changes.attempts is not None or changes.next_run_at_given:
+        raise InvalidJobError("a cancel cannot also change attempts or nextRunAt")
+
+
+def _plan_field_changes(job: Job, changes: JobChanges, target: JobStatus) -> UpdatePlan:
+    reviving = job.status is JobStatus.FAILED and target is JobStatus.PENDING
+    default_attempts = 0 if reviving else job.attempts
+    attempts = default_attempts if changes.attempts is None else changes.attempts
+    if target is JobStatus.PENDING and attempts >= job.max_attempts:
+        raise InvalidJobError(
+            f"attempts must be below maxAttempts ({job.max_attempts}) for a pending job"
+        )
+    if target is JobStatus.FAILED and changes.next_run_at_given:
+        raise InvalidTransitionError("nextRunAt can only be set on a pending job")
+    next_run_at = changes.next_run_at if changes.next_run_at_given else job.next_run_at
+    if reviving and not changes.next_run_at_given:
+        next_run_at = None
+    action = QueueAction.ENQUEUE if target is JobStatus.PENDING else QueueAction.NONE
+    return UpdatePlan(job.status, target, attempts, next_run_at, action)

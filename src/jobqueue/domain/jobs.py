@@ -1,0 +1,86 @@
+"""The job record and its lifecycle, with no I/O."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+
+class JobStatus(enum.StrEnum):
+    """Where a job is in its lifecycle."""
+
+    PENDING = "pending"
+    """Waiting to run: new, scheduled for later, or waiting for its next retry."""
+    PROCESSING = "processing"
+    """Claimed by a worker that holds its lease and is running its handler."""
+    COMPLETED = "completed"
+    """The handler succeeded. Final."""
+    FAILED = "failed"
+    """Attempts exhausted or a permanent error; a dead-letter entry exists. Can be retried."""
+    CANCELLED = "cancelled"
+    """Withdrawn before it ran. Final."""
+
+
+JSONObject = dict[str, Any]
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One job as the store holds it: the source of truth."""
+
+    id: UUID
+    type: str
+    payload: JSONObject
+    status: JobStatus
+    attempts: int
+    max_attempts: int
+    next_run_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    priority: int = 0
+    last_error: str | None = None
+    idempotency_key: str | None = None
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """What a client asks for when it creates a job."""
+
+    type: str
+    payload: JSONObject = field(default_factory=dict)
+    run_at: datetime | None = None
+    priority: int = 0
+    max_attempts: int | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A job that failed for good, as the Node service wrote it to its DLQ."""
+
+    job_id: UUID
+    type: str
+    payload: JSONObject
+    reason: str
+    attempts: int
+    failed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class JobFilter:
+    """The list query: optional status and type, newest first, paged."""
+
+    status: JobStatus | None = None
+    type: str | None = None
+    limit: int = 100
+    offset: int = 0

@@ -1,0 +1,1 @@
+"""Alembic migrations; one history valid for SQLite and PostgreSQL."""

@@ -1,0 +1,1 @@
+"""Queues: what triggers processing. The jobs table itself, or BullMQ on Redis."""

@@ -1,0 +1,56 @@
+"""The queue interface every mode implements."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+from uuid import UUID
+
+from jobqueue.domain.jobs import DeadLetter, Job
+
+JobHandler = Callable[[Job], Coroutine[Any, Any, None]]
+"""Runs one claimed job to its recorded outcome (the worker's part)."""
+
+
+class Consumer(abc.ABC):
+    """Delivers claimed jobs to a handler, at most ``concurrency`` at once."""
+
+    @abc.abstractmethod
+    async def run(self) -> None:
+        """Deliver jobs until ``stop``; return once every running job ended or was handed back."""
+
+    @abc.abstractmethod
+    def stop(self, grace_s: float) -> None:
+        """Stop claiming; running jobs get ``grace_s`` seconds, then are handed back."""
+
+
+class Broker(abc.ABC):
+    """The trigger side of a queue: what the service tells it when rows change."""
+
+    name: str
+    """Shown in the startup line ``Worker started {queue, ...}``."""
+    dependency: str | None = None
+    """The service this queue needs beyond the database (``redis``), named by /health."""
+
+    @abc.abstractmethod
+    async def publish(self, jobs: Sequence[Job]) -> None:
+        """Pending jobs were committed: make them runnable at their ``next_run_at``."""
+
+    @abc.abstractmethod
+    async def withdraw(self, job_id: UUID) -> None:
+        """A job was deleted or cancelled: it must not run."""
+
+    async def publish_dead_letter(self, entry: DeadLetter) -> None:
+        """A job failed for good (the database already holds the entry)."""
+        del entry
+
+    async def ping(self) -> None:
+        """Raise if the queue's own service does not answer."""
+
+    @abc.abstractmethod
+    def consumer(self, handle: JobHandler, concurrency: int) -> Consumer:
+        """A consumer that hands this queue's jobs to ``handle``."""
+
+    async def close(self) -> None:
+        """Release connections."""

@@ -1,0 +1,61 @@
+"""Composition root: build the store, queue, service and worker that the settings describe."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+
+from jobqueue.config import Settings
+from jobqueue.handlers.registry import HandlerRegistry, load_handler_modules
+from jobqueue.queue.base import Broker
+from jobqueue.queue.table import TableBroker
+from jobqueue.service import JobService
+from jobqueue.store.engine import create_engine
+from jobqueue.store.sql import SqlJobStore
+from jobqueue.worker.executor import JobExecutor
+from jobqueue.worker.runner import Worker
+
+
+def worker_id() -> str:
+    """Who holds a lease: host, process and a random part (pids repeat across restarts)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class Runtime:
+    """Everything one process needs, built once and closed once."""
+
+    settings: Settings
+    registry: HandlerRegistry
+    store: SqlJobStore
+    broker: Broker
+    service: JobService
+
+    @classmethod
+    def build(cls, settings: Settings) -> Runtime:
+        """Wire the parts; opens no connection until first use."""
+        registry = load_handler_modules(settings.jobqueue_handlers)
+        engine = create_engine(settings.database_url, timeout_s=settings.db_timeout_ms / 1000)
+        store = SqlJobStore(engine)
+        broker = TableBroker(
+            store,
+            owner=worker_id(),
+            lease_ms=settings.job_lease_ms,
+            poll_interval_ms=settings.job_poll_interval_ms,
+            job_types=registry.types(),
+        )
+        known = None if settings.accept_unknown_types else registry.types()
+        service = JobService(store, broker, settings.retry_policy, known)
+        return cls(settings, registry, store, broker, service)
+
+    def worker(self) -> Worker:
+        """A worker over this runtime's queue and handlers."""
+        executor = JobExecutor(self.registry, self.settings)
+        return Worker(self.service, self.broker, executor, self.settings)
+
+    async def close(self) -> None:
+        """Close the queue, then the database."""
+        await self.broker.close()
+        await self.store.close()

@@ -1,0 +1,225 @@
+"""Use cases: every change to a job goes through here, so row and queue stay consistent."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from datetime import datetime, timedelta
+from uuid import UUID, uuid4
+
+import structlog
+
+from jobqueue.domain.changes import (
+    JobChanges,
+    QueueAction,
+    UpdatePlan,
+    plan_cancel,
+    plan_retry,
+    plan_update,
+)
+from jobqueue.domain.errors import (
+    InvalidTransitionError,
+    JobNotFoundError,
+    UnknownJobTypeError,
+)
+from jobqueue.domain.jobs import DeadLetter, Job, JobFilter, JobStatus, NewJob, utcnow
+from jobqueue.domain.outcome import Failed, Outcome, Succeeded
+from jobqueue.domain.retry import GiveUp, RetryLater, RetryPolicy
+from jobqueue.queue.base import Broker
+from jobqueue.store.base import JobStore
+from jobqueue.store.sql import DuplicateIdempotencyKeyError
+
+log = structlog.get_logger(__name__)
+
+_CHANGE_TRIES = 3
+_Delay = Callable[[int], timedelta]
+
+LEASE_EXPIRED = "lease expired: the worker running this attempt stopped (crash or kill)"
+
+
+class JobService:
+    """Create, read, change and finish jobs; the API and the worker call only this."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        broker: Broker,
+        policy: RetryPolicy,
+        known_types: Collection[str] | None,
+    ) -> None:
+        """``known_types`` None accepts any type (an API serving remote workers)."""
+        self.store = store
+        self.broker = broker
+        self.policy = policy
+        self.known_types = known_types
+
+    async def create(self, new: NewJob) -> tuple[Job, bool]:
+        """Create a job; returns it and False when its idempotency key already existed."""
+        jobs = await self.create_many([new])
+        return jobs[0]
+
+    async def create_many(self, requests: Sequence[NewJob]) -> list[tuple[Job, bool]]:
+        """Create jobs in one transaction and one queue round trip."""
+        for new in requests:
+            self._check_type(new.type)
+        existing = await self._existing_by_key(requests)
+        now = utcnow()
+        fresh = [self._build(new, now) for new in requests if new.idempotency_key not in existing]
+        if fresh:
+            try:
+                await self.store.insert(fresh)
+            except DuplicateIdempotencyKeyError:
+                # Another request took a key between our look-up and the insert.
+                return await self._all_existing(requests)
+            await self._publish(fresh)
+        made = iter(fresh)
+        return [
+            (existing[new.idempotency_key], False)
+            if new.idempotency_key in existing
+            else (next(made), True)
+            for new in requests
+        ]
+
+    async def get(self, job_id: UUID) -> Job:
+        """One job; JobNotFoundError when absent."""
+        job = await self.store.get(job_id)
+        if job is None:
+            raise JobNotFoundError(job_id)
+        return job
+
+    async def list_jobs(self, query: JobFilter) -> list[Job]:
+        """Jobs matching ``query``, newest first."""
+        return await self.store.list_jobs(query)
+
+    async def stats(self) -> dict[str, int]:
+        """Count of jobs in every status, zero included."""
+        counts = await self.store.count_by_status()
+        return {status.value: counts.get(status, 0) for status in JobStatus}
+
+    async def dead_letters(self, limit: int, offset: int) -> list[DeadLetter]:
+        """Dead-letter entries, newest first."""
+        return await self.store.dead_letters(limit, offset)
+
+    async def retry(self, job_id: UUID) -> Job:
+        """Send a failed job back to pending with its attempts reset."""
+        return await self._change(job_id, plan_retry)
+
+    async def cancel(self, job_id: UUID) -> Job:
+        """Cancel a pending job."""
+        return await self._change(job_id, plan_cancel)
+
+    async def update(self, job_id: UUID, changes: JobChanges) -> Job:
+        """A PATCH: allowed changes act on the queue too; others raise InvalidTransitionError."""
+        return await self._change(job_id, lambda job: plan_update(job, changes))
+
+    async def delete(self, job_id: UUID) -> None:
+        """Delete the row, then its queued trigger."""
+        deleted = await self.store.delete(job_id)
+        if deleted is None:
+            raise JobNotFoundError(job_id)
+        await self.broker.withdraw(job_id)
+
+    async def record_outcome(self, job: Job, outcome: Outcome) -> Job | None:
+        """Record one attempt's outcome once; None when the lease was lost meanwhile."""
+        if isinstance(outcome, Succeeded):
+            return await self._dropped_if_none(job, await self.store.complete(job))
+        return await self._record_failure(job, outcome, self.policy.delay_after)
+
+    async def release(self, job: Job) -> Job | None:
+        """Hand a running job back unfinished, without spending its attempt."""
+        return await self.store.release(job)
+
+    async def recover_expired(self, limit: int = 100) -> int:
+        """Jobs whose worker died: run them again at once, or fail them when out of attempts."""
+        expired = await self.store.expired(utcnow(), limit)
+        for job in expired:
+            log.warning(LEASE_EXPIRED, **job_fields(job), owner=job.lease_owner)
+            await self._record_failure(job, Failed(LEASE_EXPIRED), lambda _n: timedelta(0))
+        return len(expired)
+
+    async def _record_failure(self, job: Job, failure: Failed, delay_after: _Delay) -> Job | None:
+        decision = self.policy.decide(
+            job.attempts, failure.error, permanent=failure.permanent, max_attempts=job.max_attempts
+        )
+        if isinstance(decision, RetryLater):
+            run_at = utcnow() + delay_after(job.attempts)
+            updated = await self.store.schedule_retry(job, run_at, failure.error)
+            if updated is not None:
+                log.info("retry scheduled", **job_fields(job), next_run_at=run_at.isoformat())
+                await self._publish([updated])
+            return await self._dropped_if_none(job, updated)
+        return await self._fail(job, decision)
+
+    async def _fail(self, job: Job, decision: GiveUp) -> Job | None:
+        failed = await self.store.fail(job, decision.reason)
+        if failed is None:
+            return await self._dropped_if_none(job, None)
+        updated, entry = failed
+        log.error("job failed for good", **job_fields(job), reason=decision.reason)
+        await self.broker.publish_dead_letter(entry)
+        return updated
+
+    async def _dropped_if_none(self, job: Job, updated: Job | None) -> Job | None:
+        if updated is None:
+            log.warning("outcome dropped: the job was deleted or its lease lost", **job_fields(job))
+        return updated
+
+    async def _change(self, job_id: UUID, planner: Callable[[Job], UpdatePlan]) -> Job:
+        """Plan against the current row and apply only if the row is still in that state."""
+        for _ in range(_CHANGE_TRIES):
+            plan = planner(await self.get(job_id))
+            updated = await self.store.apply(job_id, plan)
+            if updated is None:
+                continue  # a worker or another request changed the job: plan again
+            if plan.action is QueueAction.ENQUEUE:
+                await self._publish([updated])
+            elif plan.action is QueueAction.WITHDRAW:
+                await self.broker.withdraw(updated.id)
+            return updated
+        raise InvalidTransitionError("The job kept changing while this request ran; try again")
+
+    async def _publish(self, jobs: Sequence[Job]) -> None:
+        try:
+            await self.broker.publish(jobs)
+        except Exception as exc:
+            # The rows are committed; the reconciler enqueues them again later.
+            log.error("enqueue failed; the job stays pending", error=str(exc), count=len(jobs))
+
+    def _check_type(self, job_type: str) -> None:
+        if self.known_types is not None and job_type not in self.known_types:
+            raise UnknownJobTypeError(job_type, list(self.known_types))
+
+    def _build(self, new: NewJob, now: datetime) -> Job:
+        return Job(
+            id=uuid4(),
+            type=new.type,
+            payload=new.payload,
+            status=JobStatus.PENDING,
+            attempts=0,
+            max_attempts=new.max_attempts or self.policy.max_attempts,
+            next_run_at=new.run_at,
+            created_at=now,
+            updated_at=now,
+            priority=new.priority,
+            idempotency_key=new.idempotency_key,
+        )
+
+    async def _existing_by_key(self, requests: Sequence[NewJob]) -> dict[str | None, Job]:
+        found: dict[str | None, Job] = {}
+        for key in {new.idempotency_key for new in requests if new.idempotency_key}:
+            job = await self.store.find_by_idempotency_key(key)
+            if job is not None:
+                found[key] = job
+        return found
+
+    async def _all_existing(self, requests: Sequence[NewJob]) -> list[tuple[Job, bool]]:
+        existing = await self._existing_by_key(requests)
+        missing = [new for new in requests if new.idempotency_key not in existing]
+        if missing:
+            # Part of the batch is new: try once more now that the winner is visible.
+            return await self.create_many(requests)
+        return [(existing[new.idempotency_key], False) for new in requests]
+
+
+def job_fields(job: Job) -> dict[str, str | int]:
+    """The fields every log line about a job carries."""
+    return {"job_id": str(job.id), "job_type": job.type, "attempt": job.attempts}

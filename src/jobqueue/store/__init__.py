@@ -1,0 +1,1 @@
+"""Persistence: the jobs table (the source of truth) and the dead-letter table."""

@@ -1,0 +1,89 @@
+"""The store's interface: every read and write of jobs goes through it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+from jobqueue.domain.changes import UpdatePlan
+from jobqueue.domain.jobs import DeadLetter, Job, JobFilter, JobStatus
+
+
+class JobStore(Protocol):
+    """Persistence of jobs and dead letters; the row is the source of truth."""
+
+    async def insert(self, jobs: Sequence[Job]) -> list[Job]:
+        """Insert new jobs in one transaction; a repeated idempotency key keeps the first job."""
+        ...
+
+    async def get(self, job_id: UUID) -> Job | None:
+        """One job, or None."""
+        ...
+
+    async def find_by_idempotency_key(self, key: str) -> Job | None:
+        """The job created with this idempotency key, or None."""
+        ...
+
+    async def list_jobs(self, query: JobFilter) -> list[Job]:
+        """Jobs matching the filter, newest first."""
+        ...
+
+    async def count_by_status(self) -> dict[JobStatus, int]:
+        """How many jobs are in each status (absent statuses may be missing)."""
+        ...
+
+    async def apply(self, job_id: UUID, plan: UpdatePlan) -> Job | None:
+        """Apply a planned change if the job is still in ``plan.expected_status``."""
+        ...
+
+    async def delete(self, job_id: UUID) -> Job | None:
+        """Delete a job; returns what was deleted, or None when absent."""
+        ...
+
+    async def claim(
+        self, owner: str, limit: int, lease_until: datetime, types: Sequence[str] | None = None
+    ) -> list[Job]:
+        """Atomically take up to ``limit`` due pending jobs (of ``types``), starting an attempt."""
+        ...
+
+    async def renew(self, owner: str, job_ids: Sequence[UUID], lease_until: datetime) -> int:
+        """Extend the leases ``owner`` still holds; returns how many it still holds."""
+        ...
+
+    async def complete(self, job: Job) -> Job | None:
+        """Record success, if ``job.lease_owner`` still holds the lease."""
+        ...
+
+    async def schedule_retry(self, job: Job, run_at: datetime, error: str) -> Job | None:
+        """Make a failed attempt pending again at ``run_at``, if the lease is still held."""
+        ...
+
+    async def fail(self, job: Job, reason: str) -> tuple[Job, DeadLetter] | None:
+        """Fail for good and add its dead-letter entry, if the lease is still held."""
+        ...
+
+    async def release(self, job: Job) -> Job | None:
+        """Hand a job back unfinished, giving back the attempt it had started."""
+        ...
+
+    async def expired(self, now: datetime, limit: int) -> list[Job]:
+        """Processing jobs whose lease ran out before ``now``."""
+        ...
+
+    async def next_run_at(self) -> datetime | None:
+        """The earliest time a scheduled pending job becomes due."""
+        ...
+
+    async def dead_letters(self, limit: int, offset: int) -> list[DeadLetter]:
+        """Dead-letter entries, newest first."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise if the database does not answer."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...

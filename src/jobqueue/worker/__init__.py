@@ -1,0 +1,1 @@
+"""The worker: runs claimed jobs through their handlers and records outcomes."""

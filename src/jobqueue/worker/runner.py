@@ -1,0 +1,66 @@
+"""The worker process's loop: consume jobs, record outcomes, recover dead workers' jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+
+from jobqueue.config import Settings
+from jobqueue.domain.jobs import Job
+from jobqueue.queue.base import Broker, Consumer
+from jobqueue.service import JobService, job_fields
+from jobqueue.worker.executor import JobExecutor
+
+log = structlog.get_logger(__name__)
+
+
+class Worker:
+    """Runs jobs from the broker through the executor, at most ``concurrency`` at once."""
+
+    def __init__(
+        self, service: JobService, broker: Broker, executor: JobExecutor, settings: Settings
+    ) -> None:
+        self.service = service
+        self.settings = settings
+        self.concurrency = settings.worker_concurrency
+        self.consumer: Consumer = broker.consumer(self.handle, self.concurrency)
+        self.queue_name = broker.name
+        self.executor = executor
+
+    async def run(self) -> None:
+        """Work until ``stop``; returns once running jobs finished or were handed back."""
+        log.info("Worker started", queue=self.queue_name, concurrency=self.concurrency)
+        recovery = asyncio.create_task(self._recover_expired_leases(), name="jobqueue-recovery")
+        try:
+            await self.consumer.run()
+        finally:
+            recovery.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await recovery
+        log.info("Worker stopped")
+
+    def stop(self) -> None:
+        """Stop claiming; running jobs get SHUTDOWN_GRACE_MS to finish."""
+        log.info("Worker stopping", grace_ms=self.settings.shutdown_grace_ms)
+        self.consumer.stop(self.settings.shutdown_grace_ms / 1000)
+
+    async def handle(self, job: Job) -> None:
+        """Run one claimed job and record its outcome."""
+        with structlog.contextvars.bound_contextvars(**job_fields(job)):
+            outcome = await self.executor.execute(job)
+            try:
+                await self.service.record_outcome(job, outcome)
+            except Exception as exc:
+                # The lease runs out and the job runs again: delivery is at least once.
+                log.error("could not record the outcome", error=str(exc))
+
+    async def _recover_expired_leases(self) -> None:
+        interval = self.settings.job_lease_ms / 2000
+        while True:
+            try:
+                await self.service.recover_expired()
+            except Exception as exc:
+                log.error("lease recovery failed; will try again", error=str(exc))
+            await asyncio.sleep(interval)
