@@ -1,0 +1,48 @@
+"""Handlers the behaviour suite registers (loaded through JOBQUEUE_HANDLERS)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from typing import Any
+from uuid import UUID
+
+from jobqueue import JobContext, PermanentError, handler
+
+calls: defaultdict[UUID, list[int]] = defaultdict(list)
+"""Attempt numbers each job's handler saw, in order."""
+gates: defaultdict[UUID, asyncio.Event] = defaultdict(asyncio.Event)
+"""``blocker`` jobs wait on their gate; tests set it."""
+started: defaultdict[UUID, asyncio.Event] = defaultdict(asyncio.Event)
+"""Set when a ``blocker`` job starts running."""
+
+
+@handler("flaky")
+async def flaky(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    """Fail the first ``payload["failures"]`` attempts, then succeed."""
+    calls[ctx.job_id].append(ctx.attempt)
+    if ctx.attempt <= int(payload.get("failures", 0)):
+        raise RuntimeError(f"planned failure {ctx.attempt}")
+    return {"attempt": ctx.attempt}
+
+
+@handler("permanent")
+async def permanent(payload: dict[str, Any], ctx: JobContext) -> None:
+    """Fail for good at once."""
+    calls[ctx.job_id].append(ctx.attempt)
+    raise PermanentError("this can never work")
+
+
+@handler("blocker")
+async def blocker(payload: dict[str, Any], ctx: JobContext) -> None:
+    """Run until the test opens this job's gate."""
+    calls[ctx.job_id].append(ctx.attempt)
+    started[ctx.job_id].set()
+    await gates[ctx.job_id].wait()
+
+
+@handler("sync-echo")
+def sync_echo(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    """A plain function: runs in the thread pool."""
+    calls[ctx.job_id].append(ctx.attempt)
+    return payload

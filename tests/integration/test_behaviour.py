@@ -1,0 +1,164 @@
+"""The behaviour every mode must share, over the HTTP contract."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from tests.integration import behaviour_handlers as handlers
+from tests.integration.conftest import Service
+
+ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+STATUSES = {"pending", "processing", "completed", "failed", "cancelled"}
+
+
+async def test_a_created_job_has_the_node_shape_and_completes(service: Service) -> None:
+    job = await service.create("flaky", {"failures": 0})
+    assert uuid.UUID(job["id"])
+    assert (job["type"], job["status"], job["attempts"], job["nextRunAt"]) == (
+        "flaky",
+        "pending",
+        0,
+        None,
+    )
+    assert ISO_MS.match(job["createdAt"])
+    assert ISO_MS.match(job["updatedAt"])
+    done = await service.wait_for(job["id"], "completed")
+    assert done["attempts"] == 1
+    assert handlers.calls[uuid.UUID(job["id"])] == [1]
+
+
+async def test_failures_are_retried_until_success(service: Service) -> None:
+    job = await service.create("flaky", {"failures": 2})
+    done = await service.wait_for(job["id"], "completed")
+    assert done["attempts"] == 3
+    assert done["lastError"] == "RuntimeError: planned failure 2"
+    assert handlers.calls[uuid.UUID(job["id"])] == [1, 2, 3]
+
+
+async def test_exhausted_jobs_fail_into_the_dlq_and_retry_brings_them_back(
+    service: Service,
+) -> None:
+    job = await service.create("flaky", {"failures": 99}, maxAttempts=3)
+    failed = await service.wait_for(job["id"], "failed")
+    assert failed["attempts"] == 3
+    dlq = (await service.client.get("/api/dlq")).json()
+    assert [entry["jobId"] for entry in dlq] == [job["id"]]
+    assert dlq[0]["attempts"] == 3
+    assert dlq[0]["payload"] == {"failures": 99}
+    assert "attempts exhausted (3/3)" in dlq[0]["reason"]
+    assert ISO_MS.match(dlq[0]["failedAt"])
+    retried = await service.client.post(f"/api/jobs/{job['id']}/retry")
+    assert retried.status_code == 200
+    assert (retried.json()["status"], retried.json()["attempts"]) == ("pending", 0)
+
+
+async def test_a_permanent_error_fails_at_once(service: Service) -> None:
+    job = await service.create("permanent")
+    failed = await service.wait_for(job["id"], "failed")
+    assert failed["attempts"] == 1
+    assert failed["lastError"] == "this can never work"
+
+
+async def test_synchronous_handlers_run(service: Service) -> None:
+    job = await service.create("sync-echo", {"a": 1})
+    assert (await service.wait_for(job["id"], "completed"))["attempts"] == 1
+
+
+async def test_retry_of_a_job_that_is_not_failed_is_400(service: Service) -> None:
+    job = await service.create("flaky")
+    await service.wait_for(job["id"], "completed")
+    response = await service.client.post(f"/api/jobs/{job['id']}/retry")
+    assert response.status_code == 400
+    assert response.json() == {
+        "statusCode": 400,
+        "error": "Bad Request",
+        "message": "Only failed jobs can be retried (current status: completed)",
+    }
+
+
+async def test_stats_counts_every_status(service: Service) -> None:
+    job = await service.create("flaky")
+    await service.wait_for(job["id"], "completed")
+    stats = (await service.client.get("/api/jobs/stats")).json()
+    assert set(stats) == STATUSES
+    assert stats["completed"] == 1
+    assert sum(stats.values()) == 1
+
+
+async def test_list_filters_and_pages_newest_first(service: Service) -> None:
+    ids = [(await service.create("sync-echo", {"n": n}))["id"] for n in range(3)]
+    for job_id in ids:
+        await service.wait_for(job_id, "completed")
+    await service.create("flaky", runAt="2999-01-01T00:00:00Z")
+    listed = (await service.client.get("/api/jobs", params={"type": "sync-echo"})).json()
+    assert [job["id"] for job in listed] == ids[::-1]
+    page = (await service.client.get("/api/jobs", params={"limit": 1, "offset": 1})).json()
+    assert [job["id"] for job in page] == [ids[2]]
+    pending = (await service.client.get("/api/jobs", params={"status": "pending"})).json()
+    assert [job["type"] for job in pending] == ["flaky"]
+
+
+async def test_a_blocked_job_shows_processing_and_refuses_changes(service: Service) -> None:
+    job = await service.create("blocker")
+    job_id = uuid.UUID(job["id"])
+    await handlers.started[job_id].wait()
+    running = (await service.client.get(f"/api/jobs/{job['id']}")).json()
+    assert (running["status"], running["attempts"]) == ("processing", 1)
+    patch = await service.client.patch(f"/api/jobs/{job['id']}", json={"status": "pending"})
+    assert patch.status_code == 409
+    cancel = await service.client.post(f"/api/jobs/{job['id']}/cancel")
+    assert cancel.status_code == 409
+    handlers.gates[job_id].set()
+    await service.wait_for(job["id"], "completed")
+
+
+async def test_scheduled_jobs_wait_and_cancel_withdraws_them(service: Service) -> None:
+    job = await service.create("flaky", runAt="2999-01-01T00:00:00Z")
+    assert job["nextRunAt"] == "2999-01-01T00:00:00.000Z"
+    cancelled = await service.client.post(f"/api/jobs/{job['id']}/cancel")
+    assert cancelled.status_code == 200
+    assert cancelled.json()["status"] == "cancelled"
+    assert handlers.calls[uuid.UUID(job["id"])] == []
+
+
+async def test_patch_next_run_at_null_runs_a_scheduled_job_now(service: Service) -> None:
+    job = await service.create("flaky", runAt="2999-01-01T00:00:00Z")
+    patched = await service.client.patch(f"/api/jobs/{job['id']}", json={"nextRunAt": None})
+    assert patched.status_code == 200
+    assert (await service.wait_for(job["id"], "completed"))["attempts"] == 1
+
+
+async def test_patch_pending_on_a_failed_job_acts_as_a_retry(service: Service) -> None:
+    job = await service.create("permanent")
+    await service.wait_for(job["id"], "failed")
+    patched = await service.client.patch(f"/api/jobs/{job['id']}", json={"status": "pending"})
+    assert (patched.status_code, patched.json()["attempts"]) == (200, 0)
+    await service.wait_for(job["id"], "failed")
+    assert handlers.calls[uuid.UUID(job["id"])] == [1, 1]
+
+
+async def test_delete_removes_the_job(service: Service) -> None:
+    job = await service.create("flaky", runAt="2999-01-01T00:00:00Z")
+    deleted = await service.client.delete(f"/api/jobs/{job['id']}")
+    assert (deleted.status_code, deleted.content) == (204, b"")
+    assert (await service.client.get(f"/api/jobs/{job['id']}")).status_code == 404
+    assert (await service.client.delete(f"/api/jobs/{job['id']}")).status_code == 404
+
+
+async def test_an_idempotency_key_returns_the_first_job(service: Service) -> None:
+    body = {"type": "flaky", "payload": {}, "runAt": "2999-01-01T00:00:00Z"}
+    headers = {"Idempotency-Key": "order-42"}
+    first = await service.client.post("/api/jobs", json=body, headers=headers)
+    again = await service.client.post("/api/jobs", json=body, headers=headers)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json()["id"] == again.json()["id"]
+    assert len((await service.client.get("/api/jobs")).json()) == 1
+
+
+async def test_a_batch_is_created_in_one_request(service: Service) -> None:
+    body = {"jobs": [{"type": "sync-echo", "payload": {"n": n}} for n in range(5)]}
+    response = await service.client.post("/api/jobs/batch", json=body)
+    assert response.status_code == 201
+    for job in response.json():
+        await service.wait_for(job["id"], "completed")

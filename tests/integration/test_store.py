@@ -1,0 +1,128 @@
+"""The SQL store on real SQLite and PostgreSQL: claims, leases, outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+from uuid import uuid4
+
+import pytest
+
+from jobqueue.domain.jobs import Job, JobFilter, JobStatus, utcnow
+from jobqueue.store.engine import create_engine
+from jobqueue.store.sql import DuplicateIdempotencyKeyError, SqlJobStore
+from tests.unit.factories import make_job
+
+LEASE = timedelta(seconds=30)
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[SqlJobStore]:
+    """A store on the mode's fresh database."""
+    sql_store = SqlJobStore(create_engine(database_url))
+    yield sql_store
+    await sql_store.close()
+
+
+def new_job(**fields: Any) -> Job:
+    now = utcnow()
+    return make_job(id=uuid4(), created_at=now, updated_at=now, **fields)
+
+
+async def test_claim_takes_due_jobs_by_priority_then_age(store: SqlJobStore) -> None:
+    old, urgent, later = new_job(), new_job(priority=-1), new_job(next_run_at=utcnow() + LEASE)
+    await store.insert([old, urgent, later])
+    claimed = await store.claim("w1", 10, utcnow() + LEASE)
+    assert [job.id for job in claimed] == [urgent.id, old.id]
+    assert all(job.status is JobStatus.PROCESSING and job.attempts == 1 for job in claimed)
+    assert all(job.lease_owner == "w1" for job in claimed)
+
+
+async def test_claim_only_takes_the_types_asked_for(store: SqlJobStore) -> None:
+    await store.insert([new_job(type="a"), new_job(type="b")])
+    claimed = await store.claim("w1", 10, utcnow() + LEASE, types=["b"])
+    assert [job.type for job in claimed] == ["b"]
+
+
+async def test_concurrent_claims_never_share_a_job(store: SqlJobStore) -> None:
+    await store.insert([new_job() for _ in range(60)])
+    batches = await asyncio.gather(*(store.claim(f"w{n}", 7, utcnow() + LEASE) for n in range(12)))
+    ids = [job.id for batch in batches for job in batch]
+    assert len(ids) == len(set(ids)) == 60
+
+
+async def test_an_outcome_needs_the_lease(store: SqlJobStore) -> None:
+    await store.insert([new_job()])
+    (job,) = await store.claim("w1", 1, utcnow() + LEASE)
+    stolen = dataclasses.replace(job, lease_owner="w2")
+    assert await store.complete(stolen) is None
+    done = await store.complete(job)
+    assert done is not None
+    assert (done.status, done.lease_owner) == (JobStatus.COMPLETED, None)
+    assert await store.complete(job) is None  # an outcome is recorded once
+
+
+async def test_expired_leases_are_found_and_renewal_keeps_them(store: SqlJobStore) -> None:
+    await store.insert([new_job(), new_job()])
+    a, b = await store.claim("w1", 2, utcnow() - timedelta(seconds=1))
+    assert await store.renew("w1", [a.id], utcnow() + LEASE) == 1
+    expired = await store.expired(utcnow(), 10)
+    assert [job.id for job in expired] == [b.id]
+
+
+async def test_release_gives_the_attempt_back(store: SqlJobStore) -> None:
+    await store.insert([new_job()])
+    (job,) = await store.claim("w1", 1, utcnow() + LEASE)
+    released = await store.release(job)
+    assert released is not None
+    assert (released.status, released.attempts) == (JobStatus.PENDING, 0)
+
+
+async def test_fail_writes_the_dead_letter_in_the_same_transaction(store: SqlJobStore) -> None:
+    await store.insert([new_job(payload={"k": "v"})])
+    (job,) = await store.claim("w1", 1, utcnow() + LEASE)
+    result = await store.fail(job, "boom")
+    assert result is not None
+    failed, entry = result
+    assert failed.status is JobStatus.FAILED
+    assert (entry.job_id, entry.payload, entry.reason, entry.attempts) == (
+        job.id,
+        {"k": "v"},
+        "boom",
+        1,
+    )
+    assert await store.dead_letters(10, 0) == [entry]
+
+
+async def test_schedule_retry_sets_the_next_run(store: SqlJobStore) -> None:
+    await store.insert([new_job()])
+    (job,) = await store.claim("w1", 1, utcnow() + LEASE)
+    run_at = utcnow() + timedelta(seconds=4)
+    retried = await store.schedule_retry(job, run_at, "oops")
+    assert retried is not None
+    assert (retried.status, retried.next_run_at, retried.last_error) == (
+        JobStatus.PENDING,
+        run_at.replace(microsecond=run_at.microsecond),
+        "oops",
+    )
+    assert await store.claim("w1", 1, utcnow() + LEASE) == []
+    assert await store.next_run_at() == run_at
+
+
+async def test_a_repeated_idempotency_key_is_refused(store: SqlJobStore) -> None:
+    await store.insert([new_job(idempotency_key="k")])
+    with pytest.raises(DuplicateIdempotencyKeyError):
+        await store.insert([new_job(idempotency_key="k")])
+    assert len(await store.list_jobs(JobFilter())) == 1
+
+
+async def test_timestamps_come_back_in_utc(store: SqlJobStore) -> None:
+    job = new_job()
+    await store.insert([job])
+    loaded = await store.get(job.id)
+    assert loaded is not None
+    assert loaded.created_at == job.created_at
+    assert loaded.created_at.utcoffset() == timedelta(0)

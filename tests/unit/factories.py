@@ -1,0 +1,28 @@
+"""Build domain objects for tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from uuid import uuid4
+
+from jobqueue.domain.jobs import Job, JobStatus
+
+T0 = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
+
+
+def make_job(status: JobStatus = JobStatus.PENDING, **fields: Any) -> Job:
+    """A job with sensible defaults; ``fields`` override any attribute."""
+    values: dict[str, Any] = {
+        "id": uuid4(),
+        "type": "noop",
+        "payload": {},
+        "status": status,
+        "attempts": 0,
+        "max_attempts": 5,
+        "next_run_at": None,
+        "created_at": T0,
+        "updated_at": T0,
+    }
+    values.update(fields)
+    return Job(**values)
