@@ -6,6 +6,7 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 from jobqueue.config import Settings
 from jobqueue.handlers.registry import HandlerRegistry, load_handler_modules
@@ -21,6 +22,21 @@ from jobqueue.worker.runner import Worker
 def worker_id() -> str:
     """Who holds a lease: host, process and a random part (pids repeat across restarts)."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def make_broker(settings: Settings, store: SqlJobStore, registry: HandlerRegistry) -> Broker:
+    """BullMQ on Redis when Redis is configured; otherwise the jobs table is the queue."""
+    if settings.queue_url is not None:
+        from jobqueue.queue.bullmq import BullMQBroker
+
+        return BullMQBroker(settings, store)
+    return TableBroker(
+        store,
+        owner=worker_id(),
+        lease_ms=settings.job_lease_ms,
+        poll_interval_ms=settings.job_poll_interval_ms,
+        job_types=registry.types(),
+    )
 
 
 @dataclass
@@ -39,15 +55,10 @@ class Runtime:
         registry = load_handler_modules(settings.jobqueue_handlers)
         engine = create_engine(settings.database_url, timeout_s=settings.db_timeout_ms / 1000)
         store = SqlJobStore(engine)
-        broker = TableBroker(
-            store,
-            owner=worker_id(),
-            lease_ms=settings.job_lease_ms,
-            poll_interval_ms=settings.job_poll_interval_ms,
-            job_types=registry.types(),
-        )
+        broker = make_broker(settings, store, registry)
         known = None if settings.accept_unknown_types else registry.types()
-        service = JobService(store, broker, settings.retry_policy, known)
+        lease = timedelta(milliseconds=settings.job_lease_ms)
+        service = JobService(store, broker, settings.retry_policy, known, lease)
         return cls(settings, registry, store, broker, service)
 
     def worker(self) -> Worker:

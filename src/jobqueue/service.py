@@ -45,8 +45,10 @@ class JobService:
         broker: Broker,
         policy: RetryPolicy,
         known_types: Collection[str] | None,
+        lease: timedelta = timedelta(seconds=30),
     ) -> None:
         """``known_types`` None accepts any type (an API serving remote workers)."""
+        self.lease = lease
         self.store = store
         self.broker = broker
         self.policy = policy
@@ -124,6 +126,17 @@ class JobService:
             return await self._dropped_if_none(job, await self.store.complete(job))
         return await self._record_failure(job, outcome, self.policy.delay_after)
 
+    async def start_attempt(self, job_id: UUID, attempt: int, owner: str) -> Job | None:
+        """Mark a job delivered by a pushing queue (BullMQ) as processing under ``owner``.
+
+        None when the row is gone or no longer runnable: the trigger is then dropped.
+        """
+        lease_until = utcnow() + self.lease
+        job = await self.store.start(job_id, attempt, owner, lease_until)
+        if job is None:
+            log.warning("trigger for a missing or finished job dropped", job_id=str(job_id))
+        return job
+
     async def release(self, job: Job) -> Job | None:
         """Hand a running job back unfinished, without spending its attempt."""
         return await self.store.release(job)
@@ -144,8 +157,9 @@ class JobService:
             run_at = utcnow() + delay_after(job.attempts)
             updated = await self.store.schedule_retry(job, run_at, failure.error)
             if updated is not None:
+                # No publish: the queue runs it at next_run_at (the table's claim checks
+                # the time; BullMQ retries the same job with the same backoff).
                 log.info("retry scheduled", **job_fields(job), next_run_at=run_at.isoformat())
-                await self._publish([updated])
             return await self._dropped_if_none(job, updated)
         return await self._fail(job, decision)
 

@@ -48,6 +48,12 @@ class JobStore(Protocol):
         """Atomically take up to ``limit`` due pending jobs (of ``types``), starting an attempt."""
         ...
 
+    async def start(
+        self, job_id: UUID, attempt: int, owner: str, lease_until: datetime
+    ) -> Job | None:
+        """Mark a pending (or re-delivered processing) job as running attempt ``attempt``."""
+        ...
+
     async def renew(self, owner: str, job_ids: Sequence[UUID], lease_until: datetime) -> int:
         """Extend the leases ``owner`` still holds; returns how many it still holds."""
         ...
@@ -70,6 +76,10 @@ class JobStore(Protocol):
 
     async def expired(self, now: datetime, limit: int) -> list[Job]:
         """Processing jobs whose lease ran out before ``now``."""
+        ...
+
+    async def stale_pending(self, updated_before: datetime, limit: int) -> list[Job]:
+        """Pending jobs unchanged since ``updated_before``, oldest first (for the reconciler)."""
         ...
 
     async def next_run_at(self) -> datetime | None:

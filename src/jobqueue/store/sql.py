@@ -112,6 +112,20 @@ class SqlJobStore:
             claimed = [_to_job(row) for row in (await conn.execute(stmt)).all()]
         return sorted(claimed, key=lambda job: (job.priority, job.created_at))
 
+    async def start(
+        self, job_id: UUID, attempt: int, owner: str, lease_until: datetime
+    ) -> Job | None:
+        runnable = jobs.c.status.in_([_PENDING, _PROCESSING])
+        values = {
+            "status": _PROCESSING,
+            "attempts": attempt,
+            "lease_owner": owner,
+            "lease_expires_at": lease_until,
+            "next_run_at": None,
+            "updated_at": utcnow(),
+        }
+        return await self._update(sa.and_(jobs.c.id == job_id, runnable), values)
+
     async def renew(self, owner: str, job_ids: Sequence[UUID], lease_until: datetime) -> int:
         if not job_ids:
             return 0
@@ -155,6 +169,15 @@ class SqlJobStore:
             sa.select(jobs)
             .where(jobs.c.status == _PROCESSING, jobs.c.lease_expires_at < now)
             .order_by(jobs.c.lease_expires_at)
+            .limit(limit)
+        )
+        return await self._many(stmt)
+
+    async def stale_pending(self, updated_before: datetime, limit: int) -> list[Job]:
+        stmt = (
+            sa.select(jobs)
+            .where(jobs.c.status == _PENDING, jobs.c.updated_at < updated_before)
+            .order_by(jobs.c.updated_at)
             .limit(limit)
         )
         return await self._many(stmt)
