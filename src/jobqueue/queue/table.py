@@ -73,10 +73,11 @@ class TableConsumer(Consumer):
     async def run(self) -> None:
         renewer = asyncio.create_task(self._renew_leases(), name="jobqueue-lease-renewal")
         try:
-            while not self._stopping.is_set():
-                self.broker.wakeup.clear()
-                idle = await self._claim_into_free_slots()
-                await self._wait(idle)
+            async with self.store.listen(self.broker.wakeup.set):
+                while not self._stopping.is_set():
+                    self.broker.wakeup.clear()
+                    idle = await self._claim_into_free_slots()
+                    await self._wait(idle)
             await self._drain()
         finally:
             renewer.cancel()

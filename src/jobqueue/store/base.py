@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
 from uuid import UUID
@@ -88,6 +89,10 @@ class JobStore(Protocol):
 
     async def dead_letters(self, limit: int, offset: int) -> list[DeadLetter]:
         """Dead-letter entries, newest first."""
+        ...
+
+    def listen(self, on_notify: Callable[[], None]) -> AbstractAsyncContextManager[None]:
+        """While open, call ``on_notify`` when another process makes a job pending."""
         ...
 
     async def ping(self) -> None:

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from jobqueue.domain.changes import UpdatePlan
 from jobqueue.domain.jobs import DeadLetter, Job, JobFilter, JobStatus, utcnow
 from jobqueue.store.engine import writer
+from jobqueue.store.listen import CHANNEL, listening
 from jobqueue.store.tables import dead_letters, jobs
 
 _PENDING = JobStatus.PENDING.value
@@ -41,6 +44,7 @@ class SqlJobStore:
         try:
             async with self._writer.begin() as conn:
                 await conn.execute(sa.insert(jobs), rows)
+                await self._notify(conn)
         except IntegrityError as exc:
             raise DuplicateIdempotencyKeyError(str(exc.orig)) from exc
         return list(new_jobs)
@@ -74,7 +78,8 @@ class SqlJobStore:
             "updated_at": utcnow(),
         }
         condition = sa.and_(jobs.c.id == job_id, jobs.c.status == plan.expected_status.value)
-        return await self._update(condition, values)
+        notify = plan.status is JobStatus.PENDING
+        return await self._update(condition, values, notify=notify)
 
     async def delete(self, job_id: UUID) -> Job | None:
         stmt = sa.delete(jobs).where(jobs.c.id == job_id).returning(*jobs.c)
@@ -206,12 +211,24 @@ class SqlJobStore:
     async def close(self) -> None:
         await self.engine.dispose()
 
+    def listen(self, on_notify: Callable[[], None]) -> AbstractAsyncContextManager[None]:
+        """Call ``on_notify`` whenever another process makes a job pending (PostgreSQL only)."""
+        if self.dialect != "postgresql":
+            return contextlib.nullcontext()
+        return listening(self.engine.url, on_notify)
+
+    async def _notify(self, conn: AsyncConnection) -> None:
+        if self.dialect == "postgresql":
+            await conn.execute(sa.select(sa.func.pg_notify(CHANNEL, "")))
+
     async def _update(
-        self, condition: sa.ColumnElement[bool], values: dict[str, Any]
+        self, condition: sa.ColumnElement[bool], values: dict[str, Any], *, notify: bool = False
     ) -> Job | None:
         stmt = sa.update(jobs).where(condition).values(values).returning(*jobs.c)
         async with self._writer.begin() as conn:
             row = (await conn.execute(stmt)).one_or_none()
+            if row is not None and notify:
+                await self._notify(conn)
         return None if row is None else _to_job(row)
 
     async def _one(self, stmt: sa.Select[Any]) -> Job | None:
