@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import defaultdict
 from typing import Any
 from uuid import UUID
@@ -11,6 +12,8 @@ from jobqueue import JobContext, PermanentError, handler
 
 calls: defaultdict[UUID, list[int]] = defaultdict(list)
 """Attempt numbers each job's handler saw, in order."""
+started_at: defaultdict[UUID, list[float]] = defaultdict(list)
+"""When each attempt of a ``flaky`` job started (monotonic seconds)."""
 gates: defaultdict[UUID, asyncio.Event] = defaultdict(asyncio.Event)
 """``blocker`` jobs wait on their gate; tests set it."""
 started: defaultdict[UUID, asyncio.Event] = defaultdict(asyncio.Event)
@@ -21,6 +24,7 @@ started: defaultdict[UUID, asyncio.Event] = defaultdict(asyncio.Event)
 async def flaky(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     """Fail the first ``payload["failures"]`` attempts, then succeed."""
     calls[ctx.job_id].append(ctx.attempt)
+    started_at[ctx.job_id].append(time.monotonic())
     if ctx.attempt <= int(payload.get("failures", 0)):
         raise RuntimeError(f"planned failure {ctx.attempt}")
     return {"attempt": ctx.attempt}
