@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     """Where ``send-email`` writes ``.eml`` files when SMTP_URL is unset."""
     db_timeout_ms: int = Field(default=5000, ge=100)
     """Longest wait for the database before a request answers 503."""
+    db_pool_size: int = Field(default=10, ge=1, le=500)
+    """PostgreSQL connections kept open per process (as many more may open under bursts)."""
 
     _split = field_validator("cors_origin", "api_keys", "jobqueue_handlers", mode="before")(
         _split_commas

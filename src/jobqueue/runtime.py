@@ -53,7 +53,11 @@ class Runtime:
     def build(cls, settings: Settings) -> Runtime:
         """Wire the parts; opens no connection until first use."""
         registry = load_handler_modules(settings.jobqueue_handlers)
-        engine = create_engine(settings.database_url, timeout_s=settings.db_timeout_ms / 1000)
+        engine = create_engine(
+            settings.database_url,
+            timeout_s=settings.db_timeout_ms / 1000,
+            pool_size=settings.db_pool_size,
+        )
         store = SqlJobStore(engine)
         broker = make_broker(settings, store, registry)
         known = None if settings.accept_unknown_types else registry.types()

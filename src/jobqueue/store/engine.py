@@ -23,12 +23,14 @@ def async_url(database_url: str) -> URL:
     return url.set(drivername=_ASYNC_DRIVERS[backend])
 
 
-def create_engine(database_url: str, *, timeout_s: float = 5.0) -> AsyncEngine:
+def create_engine(
+    database_url: str, *, timeout_s: float = 5.0, pool_size: int = 10
+) -> AsyncEngine:
     """An engine whose waits for locks and connections are bounded by ``timeout_s``."""
     url = async_url(database_url)
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url, timeout_s)
-    return _postgres_engine(url, timeout_s)
+    return _postgres_engine(url, timeout_s, pool_size)
 
 
 def writer(engine: AsyncEngine) -> AsyncEngine:
@@ -62,11 +64,11 @@ def _sqlite_engine(url: URL, timeout_s: float) -> AsyncEngine:
     return engine
 
 
-def _postgres_engine(url: URL, timeout_s: float) -> AsyncEngine:
+def _postgres_engine(url: URL, timeout_s: float, pool_size: int) -> AsyncEngine:
     return create_async_engine(
         url,
-        pool_size=10,
-        max_overflow=10,
+        pool_size=pool_size,
+        max_overflow=pool_size,
         pool_timeout=timeout_s,
         pool_pre_ping=True,
         connect_args={
