@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from jobqueue.api.limits import require_api_key, require_json
@@ -38,6 +38,7 @@ def get_service(request: Request) -> JobService:
 Service = Annotated[JobService, Depends(get_service)]
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size")]
 Offset = Annotated[int, Query(ge=0, description="Entries to skip")]
+JobId = Annotated[UUID, Path(alias="id", description="The job's id")]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
 JsonBody = [Depends(require_json)]
 
@@ -80,32 +81,32 @@ async def job_stats(service: Service) -> dict[str, int]:
     return await service.stats()
 
 
-@router.get("/jobs/{job_id}", response_model=JobOut, responses=_FOUND)
-async def get_job(job_id: UUID, service: Service) -> JobOut:
+@router.get("/jobs/{id}", response_model=JobOut, responses=_FOUND)
+async def get_job(job_id: JobId, service: Service) -> JobOut:
     """One job."""
     return JobOut.of(await service.get(job_id))
 
 
-@router.post("/jobs/{job_id}/retry", response_model=JobOut, responses=_FOUND)
-async def retry_job(job_id: UUID, service: Service) -> JobOut:
+@router.post("/jobs/{id}/retry", response_model=JobOut, responses=_FOUND)
+async def retry_job(job_id: JobId, service: Service) -> JobOut:
     """Send a failed job back to pending, attempts reset (400 from any other status)."""
     return JobOut.of(await service.retry(job_id))
 
 
-@router.post("/jobs/{job_id}/cancel", response_model=JobOut, responses=_CONFLICT)
-async def cancel_job(job_id: UUID, service: Service) -> JobOut:
+@router.post("/jobs/{id}/cancel", response_model=JobOut, responses=_CONFLICT)
+async def cancel_job(job_id: JobId, service: Service) -> JobOut:
     """Cancel a pending job (409 from any other status)."""
     return JobOut.of(await service.cancel(job_id))
 
 
-@router.patch("/jobs/{job_id}", response_model=JobOut, responses=_CONFLICT, dependencies=JsonBody)
-async def update_job(job_id: UUID, body: UpdateJobBody, service: Service) -> JobOut:
+@router.patch("/jobs/{id}", response_model=JobOut, responses=_CONFLICT, dependencies=JsonBody)
+async def update_job(job_id: JobId, body: UpdateJobBody, service: Service) -> JobOut:
     """Change status, attempts or nextRunAt; the queue follows the row."""
     return JobOut.of(await service.update(job_id, body.to_changes()))
 
 
-@router.delete("/jobs/{job_id}", status_code=204, responses=_FOUND)
-async def delete_job(job_id: UUID, service: Service) -> Response:
+@router.delete("/jobs/{id}", status_code=204, responses=_FOUND)
+async def delete_job(job_id: JobId, service: Service) -> Response:
     """Delete a job and its queued trigger."""
     await service.delete(job_id)
     return Response(status_code=204)
