@@ -23,9 +23,7 @@ def async_url(database_url: str) -> URL:
     return url.set(drivername=_ASYNC_DRIVERS[backend])
 
 
-def create_engine(
-    database_url: str, *, timeout_s: float = 5.0, pool_size: int = 10
-) -> AsyncEngine:
+def create_engine(database_url: str, *, timeout_s: float = 5.0, pool_size: int = 10) -> AsyncEngine:
     """An engine whose waits for locks and connections are bounded by ``timeout_s``."""
     url = async_url(database_url)
     if url.get_backend_name() == "sqlite":
