@@ -1,0 +1,1 @@
+"""Acceptance tests: the real ``jobqueue serve`` process driven over HTTP."""

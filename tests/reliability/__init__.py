@@ -1,0 +1,1 @@
+"""Reliability tests: kill and stop the real ``jobqueue serve`` process."""

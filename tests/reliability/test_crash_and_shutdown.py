@@ -1,0 +1,112 @@
+"""A killed process's job runs again; SIGTERM lets running jobs finish or hands them back."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import time
+import uuid
+from pathlib import Path
+
+from tests.support.serve import Json, ServeFactory, ServeProcess, wait_until
+
+HANDLERS_DIR = Path(__file__).parent / "handler_modules"
+HANDLERS = {"JOBQUEUE_HANDLERS": "reliability_handlers", "PYTHONPATH": str(HANDLERS_DIR)}
+STILL_RUNNING_CHECK_S = 1.0
+EXIT_TIMEOUT_S = 10.0
+
+
+def attempts_seen(log: Path) -> list[int]:
+    """The attempt numbers the test handlers noted in ``log``, in order."""
+    if not log.exists():
+        return []
+    return [int(line) for line in log.read_text().split()]
+
+
+def wait_for_handler(server: ServeProcess, log: Path, attempts: list[int]) -> None:
+    """Wait until the handlers noted exactly ``attempts`` (the process must stay up)."""
+
+    def noted() -> bool:
+        server.assert_alive()
+        return attempts_seen(log) == attempts
+
+    wait_until(noted, 10, f"handler attempts {attempts}", state=lambda: attempts_seen(log))
+
+
+def stored_job(db: Path, job_id: str) -> tuple[str, int] | None:
+    """(status, attempts) read straight from the SQLite file, read-only."""
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+        row = conn.execute(
+            "SELECT status, attempts FROM jobs WHERE id IN (?, ?)",
+            (uuid.UUID(job_id).hex, job_id),
+        ).fetchone()
+    return None if row is None else (str(row[0]), int(row[1]))
+
+
+def assert_stays_up(server: ServeProcess, seconds: float) -> None:
+    """The process is still running at every check over ``seconds``."""
+    deadline = time.monotonic() + seconds
+    for _ in range(int(seconds / 0.05) + 1):
+        assert server.alive(), f"exited early with {server.proc and server.proc.poll()}"
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(0.05)
+
+
+def job_via_api_process(serve: ServeFactory, job_id: str) -> Json:
+    """The job as a fresh ``jobqueue api`` process (no worker) on the same database sees it."""
+    api = serve("api")
+    response = api.get_job(job_id)
+    assert response.status_code == 200, response.text
+    job: Json = response.json()
+    return job
+
+
+def test_killed_process_job_reruns_after_lease_expiry(serve: ServeFactory, tmp_path: Path) -> None:
+    log = tmp_path / "slow.log"
+    settings = {**HANDLERS, "JOB_LEASE_MS": "2000"}
+    first = serve(**settings)
+    job = first.create_job("slow", {"log": str(log)})
+    wait_for_handler(first, log, [1])
+
+    first.kill()
+
+    second = serve(**settings)
+    done = second.wait_for_status(job["id"], "completed", timeout=30, attempts=2)
+    assert attempts_seen(log) == [1, 2], done
+
+
+def test_sigterm_lets_the_running_job_finish(serve: ServeFactory, tmp_path: Path) -> None:
+    log, gate = tmp_path / "gated.log", tmp_path / "gate"
+    server = serve(**HANDLERS, SHUTDOWN_GRACE_MS="20000")
+    job = server.create_job("gated", {"log": str(log), "gate": str(gate)})
+    server.wait_for_status(job["id"], "processing")
+    wait_for_handler(server, log, [1])
+
+    server.send_signal(signal.SIGTERM)
+    assert_stays_up(server, STILL_RUNNING_CHECK_S)
+    assert stored_job(tmp_path / "jobs.db", job["id"]) == ("processing", 1)
+
+    gate.touch()
+    assert server.wait_exit(EXIT_TIMEOUT_S) == 0
+    finished = job_via_api_process(serve, job["id"])
+    assert (finished["status"], finished["attempts"]) == ("completed", 1), finished
+    assert attempts_seen(log) == [1]
+
+
+def test_sigterm_hands_back_a_job_that_outlives_the_grace(
+    serve: ServeFactory, tmp_path: Path
+) -> None:
+    log, gate = tmp_path / "gated.log", tmp_path / "never-opened"
+    server = serve(**HANDLERS, SHUTDOWN_GRACE_MS="500")
+    job = server.create_job("gated", {"log": str(log), "gate": str(gate)})
+    server.wait_for_status(job["id"], "processing")
+    wait_for_handler(server, log, [1])
+
+    started = time.monotonic()
+    server.send_signal(signal.SIGTERM)
+    assert server.wait_exit(EXIT_TIMEOUT_S) == 0
+    assert time.monotonic() - started < 5, "shutdown took longer than grace + a few seconds"
+
+    handed_back = job_via_api_process(serve, job["id"])
+    assert (handed_back["status"], handed_back["attempts"]) == ("pending", 0), handed_back

@@ -1,0 +1,1 @@
+"""Helpers shared by the acceptance and reliability suites: a real ``jobqueue`` process."""
