@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import signal
 import socket
-from collections.abc import Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
 import structlog
@@ -37,12 +37,18 @@ class ApiServer(uvicorn.Server):
 
 async def run_process(settings: Settings, *, api: bool, worker: bool, migrate: bool) -> None:
     """Start what was asked for; on SIGTERM or SIGINT stop it all and return."""
+    stopping = asyncio.Event()
+    stoppers: list[Callable[[], None]] = [stopping.set]
+    # Handle signals from the first moment, so that a stop during start-up also exits 0.
+    _on_signals(lambda: [stop() for stop in stoppers])
     if migrate:
         log.info("applying migrations", database=_redacted(settings.database_url))
         await migrate_async(settings.database_url)
+    if stopping.is_set():
+        log.info("stopped during start-up")
+        return
     runtime = Runtime.build(settings)
     parts: list[Coroutine[Any, Any, None]] = []
-    stoppers = []
     if worker:
         job_worker = runtime.worker()
         parts.append(job_worker.run())
@@ -51,7 +57,6 @@ async def run_process(settings: Settings, *, api: bool, worker: bool, migrate: b
         server = ApiServer(_uvicorn_config(runtime, settings))
         parts.append(server.serve())
         stoppers.append(lambda: setattr(server, "should_exit", True))
-    _on_signals(lambda: [stop() for stop in stoppers])
     try:
         await asyncio.gather(*parts)
     finally:

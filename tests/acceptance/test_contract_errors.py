@@ -48,6 +48,13 @@ BAD_INPUT: list[tuple[str, str, dict[str, Any], str]] = [
     ("POST", "/api/jobs", {"json": {"payload": {}}}, "type"),
     ("POST", "/api/jobs", {"json": {"type": "x" * 101}}, "type"),
     ("POST", "/api/jobs", {"json": {"type": "noop", "payload": "text"}}, "payload"),
+    (
+        "POST",
+        "/api/jobs",
+        {"content": b'{"type": "noop", "payload": {"x": NaN}}', "headers": JSON_HEADERS},
+        "payload",
+    ),
+    ("POST", "/api/jobs", {"content": b'{"type": "\xff"}', "headers": JSON_HEADERS}, "json"),
     ("GET", "/api/jobs?limit=501", {}, "limit"),
     ("GET", "/api/jobs?offset=-1", {}, "offset"),
     ("GET", "/api/jobs?status=bogus", {}, "status"),
@@ -64,6 +71,8 @@ BAD_INPUT: list[tuple[str, str, dict[str, Any], str]] = [
         "missing-type",
         "long-type",
         "payload-not-object",
+        "payload-nan",
+        "body-not-utf8",
         "limit-501",
         "negative-offset",
         "unknown-status",
@@ -145,6 +154,15 @@ def test_cors_allows_only_the_configured_origin(
     assert response.status_code == 200
     header = response.headers.get("Access-Control-Allow-Origin")
     assert header == (origin if allowed else None), dict(response.headers)
+
+
+def test_a_preflight_from_another_origin_is_refused_in_the_error_shape(
+    server: ServeProcess,
+) -> None:
+    headers = {"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"}
+    response = server.client.options("/api/jobs", headers=headers)
+    assert "origin" in assert_error(response, 400).lower()
+    assert "Access-Control-Allow-Origin" not in response.headers
 
 
 def test_patch_to_completed_on_pending_job_is_409(server: ServeProcess) -> None:

@@ -5,15 +5,30 @@ from __future__ import annotations
 import asyncio
 
 from fastapi import FastAPI, Request
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 
 from jobqueue import __version__
-from jobqueue.api.errors import install_error_handlers
+from jobqueue.api.errors import error_response, install_error_handlers
 from jobqueue.api.limits import BodySizeLimit
 from jobqueue.api.routes import router
 from jobqueue.config import Settings
 from jobqueue.service import JobService
+
+
+class StrictCors(CORSMiddleware):
+    """Starlette's CORS with exact origins, refusing preflights in the service's error shape."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code != 400:
+            return response
+        reason = response.body.decode() if isinstance(response.body, bytes) else "refused"
+        refused = error_response(400, f"CORS preflight refused: {reason}")
+        refused.headers.update({"Vary": "Origin"})
+        return refused
 
 
 def create_app(service: JobService, settings: Settings) -> FastAPI:
@@ -29,7 +44,7 @@ def create_app(service: JobService, settings: Settings) -> FastAPI:
     app.include_router(router)
     app.add_api_route("/health", health, methods=["GET"], tags=["health"])
     app.add_middleware(
-        CORSMiddleware,
+        StrictCors,
         allow_origins=settings.cors_origin,
         allow_credentials=True,
         allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],

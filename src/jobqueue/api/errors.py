@@ -24,6 +24,8 @@ from jobqueue.domain.errors import (
 
 log = structlog.get_logger(__name__)
 
+# FastAPI's words for a body that is not UTF-8 or nests too deep, said as the contract asks.
+_PLAIN_MESSAGES = {"There was an error parsing the body": "body: invalid JSON"}
 _LOCATIONS = {"body": "body", "query": "querystring", "path": "params", "header": "headers"}
 
 
@@ -55,7 +57,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_http(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
-        return error_response(exc.status_code, str(exc.detail))
+        message = _PLAIN_MESSAGES.get(str(exc.detail), str(exc.detail))
+        return error_response(exc.status_code, message)
 
     async def on_domain(_request: Request, exc: Exception) -> JSONResponse:
         return error_response(_domain_status(exc), str(exc))

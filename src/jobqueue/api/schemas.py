@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
@@ -12,6 +13,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
@@ -46,6 +48,16 @@ class CreateJobBody(CamelModel):
     priority: int = Field(default=0, ge=-1_000_000, le=1_000_000, description="Lower runs first")
     max_attempts: int | None = Field(default=None, ge=1, le=100, description="Attempts limit")
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=255)
+
+    @field_validator("payload")
+    @classmethod
+    def _strict_json(cls, payload: dict[str, Any]) -> dict[str, Any]:
+        try:
+            # Python's JSON parser accepts NaN and Infinity; JSON (and the Node service) do not.
+            json.dumps(payload, allow_nan=False)
+        except ValueError as exc:
+            raise ValueError("NaN and Infinity are not valid JSON numbers") from exc
+        return payload
 
     @model_validator(mode="after")
     def _one_schedule(self) -> CreateJobBody:
