@@ -1,0 +1,25 @@
+"""A handler that writes each run into a per-process ledger file, to count deliveries."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from jobqueue import JobContext, handler
+
+_ledger: int | None = None
+
+
+def _ledger_fd() -> int:
+    global _ledger  # noqa: PLW0603 - one append-only file per process, opened on first use
+    if _ledger is None:
+        path = Path(os.environ["LEDGER_DIR"]) / f"{os.getpid()}.ledger"
+        _ledger = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    return _ledger
+
+
+@handler("ledger")
+async def ledger(payload: dict[str, Any], ctx: JobContext) -> None:
+    """Append ``<job id> <attempt>`` to this process's ledger (one write: atomic in append mode)."""
+    os.write(_ledger_fd(), f"{ctx.job_id} {ctx.attempt}\n".encode())

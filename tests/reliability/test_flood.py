@@ -1,0 +1,137 @@
+"""10,000 jobs over three worker processes on one PostgreSQL: every job runs exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from jobqueue.store.migrate import migrate
+from tests.services import fresh_postgres_database
+from tests.support.serve import running, serve_env, wait_until
+
+JOBS = 10_000
+BATCH = 1_000
+WORKERS = 3
+HANDLERS = Path(__file__).parent / "handler_modules"
+JOBQUEUE = Path(sys.executable).with_name("jobqueue")
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database, kept open in a thread of its own for the test's length."""
+    ready: queue.Queue[str | BaseException] = queue.Queue()
+    done = threading.Event()
+
+    async def hold() -> None:
+        try:
+            async with fresh_postgres_database() as url:
+                ready.put(url)
+                await asyncio.to_thread(done.wait)
+        except BaseException as exc:  # skip/fail outcomes too: hand them to the test
+            ready.put(exc)
+
+    thread = threading.Thread(target=asyncio.run, args=(hold(),))
+    thread.start()
+    got = ready.get(timeout=30)
+    try:
+        if isinstance(got, BaseException):
+            raise got
+        yield got
+    finally:
+        done.set()
+        thread.join(timeout=30)
+
+
+@contextmanager
+def workers(workdir: Path, settings: dict[str, str]) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """``WORKERS`` ``jobqueue worker`` processes; stopped with SIGTERM (then SIGKILL) on exit."""
+    procs = []
+    for n in range(WORKERS):
+        log = (workdir / f"worker-{n}.log").open("wb")
+        env = serve_env(workdir, settings)
+        procs.append(subprocess.Popen([str(JOBQUEUE), "worker"], env=env, stdout=log, stderr=log))
+    try:
+        yield procs
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def create_all(client: httpx.Client) -> set[str]:
+    """Create ``JOBS`` ledger jobs through the batch endpoint; returns their ids."""
+    ids: set[str] = set()
+    for _ in range(JOBS // BATCH):
+        body = {"jobs": [{"type": "ledger", "payload": {}} for _ in range(BATCH)]}
+        response = client.post("/api/jobs/batch", json=body, timeout=60)
+        assert response.status_code == 201, response.text
+        ids.update(job["id"] for job in response.json())
+    return ids
+
+
+def read_ledgers(ledger_dir: Path) -> dict[str, Counter[str]]:
+    """Per worker process: how often it ran each job id."""
+    return {
+        path.stem: Counter(line.split()[0] for line in path.read_text().splitlines())
+        for path in ledger_dir.glob("*.ledger")
+    }
+
+
+@pytest.mark.timeout(300)
+def test_ten_thousand_jobs_run_exactly_once_over_three_workers(tmp_path: Path) -> None:
+    ledger_dir = tmp_path / "ledger"
+    ledger_dir.mkdir()
+    with ExitStack() as stack:
+        url = stack.enter_context(postgres_database())
+        migrate(url)
+        settings = {
+            "DATABASE_URL": url,
+            "JOBQUEUE_HANDLERS": "ledger_handlers",
+            "PYTHONPATH": str(HANDLERS),
+            "LEDGER_DIR": str(ledger_dir),
+            "WORKER_CONCURRENCY": "10",
+            "LOG_LEVEL": "warning",
+        }
+        procs = stack.enter_context(workers(tmp_path, settings))
+        api = stack.enter_context(running(tmp_path, {**settings, "LOG_LEVEL": "info"}, "api"))
+        started = time.monotonic()
+        created = create_all(api.client)
+
+        def all_completed() -> bool:
+            assert all(proc.poll() is None for proc in procs), "a worker process died"
+            return bool(api.client.get("/api/jobs/stats").json()["completed"] == JOBS)
+
+        wait_until(
+            all_completed,
+            240,
+            f"{JOBS} completed jobs",
+            interval=0.5,
+            state=lambda: api.client.get("/api/jobs/stats").json(),
+        )
+        elapsed = time.monotonic() - started
+    ledgers = read_ledgers(ledger_dir)
+    runs = sum(ledgers.values(), Counter())
+    assert set(runs) == created
+    assert max(runs.values()) == 1, [job for job, n in runs.items() if n > 1][:5]
+    assert len(ledgers) == WORKERS, "every worker process should have taken part"
+    print(
+        f"{JOBS} jobs over {WORKERS} workers in {elapsed:.1f}s; per worker: "
+        f"{sorted(sum(c.values()) for c in ledgers.values())}; pid env {os.getpid()}"
+    )
