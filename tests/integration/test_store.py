@@ -65,10 +65,25 @@ async def test_an_outcome_needs_the_lease(store: SqlJobStore) -> None:
     assert await store.complete(job) is None  # an outcome is recorded once
 
 
+async def test_concurrent_completions_share_transactions_but_keep_lease_checks(
+    store: SqlJobStore,
+) -> None:
+    await store.insert([new_job() for _ in range(30)])
+    claimed = await store.claim("w1", 30, utcnow() + LEASE)
+    stolen = [dataclasses.replace(job, lease_owner="w2") for job in claimed[:5]]
+    results = await asyncio.gather(*(store.complete(job) for job in [*stolen, *claimed[5:]]))
+    assert results[:5] == [None] * 5
+    done = results[5:]
+    assert [job.id for job in done if job] == [job.id for job in claimed[5:]]
+    assert all(job is not None and job.status is JobStatus.COMPLETED for job in done)
+    counts = await store.count_by_status()
+    assert (counts[JobStatus.COMPLETED], counts[JobStatus.PROCESSING]) == (25, 5)
+
+
 async def test_expired_leases_are_found_and_renewal_keeps_them(store: SqlJobStore) -> None:
     await store.insert([new_job(), new_job()])
     a, b = await store.claim("w1", 2, utcnow() - timedelta(seconds=1))
-    assert await store.renew("w1", [a.id], utcnow() + LEASE) == 1
+    assert await store.renew("w1", [a.id], utcnow() + LEASE) == {a.id}
     expired = await store.expired(utcnow(), 10)
     assert [job.id for job in expired] == [b.id]
 

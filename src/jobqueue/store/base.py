@@ -55,8 +55,8 @@ class JobStore(Protocol):
         """Mark a pending (or re-delivered processing) job as running attempt ``attempt``."""
         ...
 
-    async def renew(self, owner: str, job_ids: Sequence[UUID], lease_until: datetime) -> int:
-        """Extend the leases ``owner`` still holds; returns how many it still holds."""
+    async def renew(self, owner: str, job_ids: Sequence[UUID], lease_until: datetime) -> set[UUID]:
+        """Extend the leases ``owner`` still holds; returns the ids it still holds."""
         ...
 
     async def complete(self, job: Job) -> Job | None:

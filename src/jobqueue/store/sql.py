@@ -15,10 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from jobqueue.domain.changes import UpdatePlan
 from jobqueue.domain.jobs import DeadLetter, Job, JobFilter, JobStatus, utcnow
+from jobqueue.store.batching import GroupCommit
 from jobqueue.store.engine import writer
 from jobqueue.store.listen import CHANNEL, listening
 from jobqueue.store.tables import dead_letters, jobs
 
+_MAX_BATCH = 500
 _PENDING = JobStatus.PENDING.value
 _PROCESSING = JobStatus.PROCESSING.value
 
@@ -33,6 +35,9 @@ class SqlJobStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._writer = writer(engine)
+        self._completions: GroupCommit[Job, UUID, Job] = GroupCommit(
+            self._complete_many, key=lambda job: job.id, max_batch=_MAX_BATCH
+        )
 
     @property
     def dialect(self) -> str:
@@ -131,21 +136,35 @@ class SqlJobStore:
         }
         return await self._update(sa.and_(jobs.c.id == job_id, runnable), values)
 
-    async def renew(self, owner: str, job_ids: Sequence[UUID], lease_until: datetime) -> int:
+    async def renew(self, owner: str, job_ids: Sequence[UUID], lease_until: datetime) -> set[UUID]:
         if not job_ids:
-            return 0
+            return set()
         stmt = (
             sa.update(jobs)
             .where(jobs.c.id.in_(job_ids), jobs.c.lease_owner == owner)
             .where(jobs.c.status == _PROCESSING)
             .values(lease_expires_at=lease_until)
+            .returning(jobs.c.id)
         )
         async with self._writer.begin() as conn:
-            return (await conn.execute(stmt)).rowcount
+            return set((await conn.execute(stmt)).scalars())
 
     async def complete(self, job: Job) -> Job | None:
-        values = {"status": JobStatus.COMPLETED.value, **_lease_cleared()}
-        return await self._update(_held(job), values)
+        return await self._completions.submit(job)
+
+    async def _complete_many(self, held: Sequence[Job]) -> dict[UUID, Job]:
+        """One UPDATE for every job whose worker still holds its lease."""
+        pairs = [(job.id, job.lease_owner) for job in held]
+        stmt = (
+            sa.update(jobs)
+            .where(sa.tuple_(jobs.c.id, jobs.c.lease_owner).in_(pairs))
+            .where(jobs.c.status == _PROCESSING)
+            .values(status=JobStatus.COMPLETED.value, **_lease_cleared())
+            .returning(*jobs.c)
+        )
+        async with self._writer.begin() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return {job.id: job for job in map(_to_job, rows)}
 
     async def schedule_retry(self, job: Job, run_at: datetime, error: str) -> Job | None:
         values = {"status": _PENDING, "next_run_at": run_at, "last_error": error}
