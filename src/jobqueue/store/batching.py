@@ -40,6 +40,10 @@ class GroupCommit(Generic[T, K, R]):
         batch, self._waiting = self._waiting[: self._max_batch], self._waiting[self._max_batch :]
         try:
             results = await self._flush([item for item, _future in batch])
+        except asyncio.CancelledError:
+            for _item, future in batch:
+                future.cancel()  # nobody may wait for a flush that will never finish
+            raise
         except Exception as exc:
             # Every caller in the batch, the flushing one included, gets the error.
             for _item, future in batch:
