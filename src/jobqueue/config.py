@@ -70,6 +70,14 @@ class Settings(BaseSettings):
     """Longest wait for the database before a request answers 503."""
     db_pool_size: int = Field(default=10, ge=1, le=500)
     """PostgreSQL connections kept open per process (as many more may open under bursts)."""
+    redis_timeout_ms: int = Field(default=1500, ge=50)
+    """Longest wait for one Redis call on a request path (enqueue, withdraw, /health)."""
+    reconcile_interval_ms: int = Field(default=10000, ge=50)
+    """Redis mode: how often the reconciler re-enqueues pending jobs missing from the queue;
+    a job left without a queue entry (crash, outage, flushed Redis) runs again within about
+    twice this time."""
+    reconcile_batch: int = Field(default=500, ge=1, le=10000)
+    """Redis mode: most jobs the reconciler checks per round (bounds each round's work)."""
 
     _split = field_validator("cors_origin", "api_keys", "jobqueue_handlers", mode="before")(
         _split_commas

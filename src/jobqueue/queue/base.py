@@ -9,8 +9,12 @@ from uuid import UUID
 
 from jobqueue.domain.jobs import DeadLetter, Job
 
-JobHandler = Callable[[Job], Coroutine[Any, Any, None]]
-"""Runs one claimed job to its recorded outcome (the worker's part)."""
+JobHandler = Callable[[Job], Coroutine[Any, Any, Job | None]]
+"""Runs one claimed job to its recorded outcome (the worker's part).
+
+Returns the job as recorded (completed, pending for a retry, or failed), or None when no
+outcome could be recorded (lease lost, row deleted): a pushing queue such as BullMQ needs it
+to tell its own retry machinery what happened."""
 
 
 class Consumer(abc.ABC):

@@ -60,7 +60,7 @@ class TableConsumer(Consumer):
         self.store = broker.store
         self.handle = handle
         self.concurrency = concurrency
-        self.running: dict[UUID, tuple[Job, asyncio.Task[None]]] = {}
+        self.running: dict[UUID, tuple[Job, asyncio.Task[Job | None]]] = {}
         self._stopping = asyncio.Event()
         self._grace_s = 0.0
         self._error_backoff_s = 0.0
@@ -143,8 +143,10 @@ class TableConsumer(Consumer):
             except Exception as exc:
                 log.error("lease renewal failed; will try again", error=str(exc))
                 continue
-            if held < len(ids):
-                log.warning("lost the lease of running jobs", lost=len(ids) - held)
+            # A job that finished during the renewal is no longer held, and not lost either.
+            lost = [job_id for job_id in ids if job_id not in held and job_id in self.running]
+            if lost:
+                log.warning("lost the lease of running jobs", job_ids=[str(i) for i in lost])
 
     async def _drain(self) -> None:
         """Give running jobs the grace period, then cancel and hand back the rest."""

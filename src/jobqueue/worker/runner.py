@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Coroutine
+from typing import Any
 
 import structlog
 
@@ -12,6 +14,7 @@ from jobqueue.domain.jobs import Job
 from jobqueue.queue.base import Broker, Consumer
 from jobqueue.service import JobService, job_fields
 from jobqueue.worker.executor import JobExecutor
+from jobqueue.worker.reconciler import Reconciler, TriggeredBroker
 
 log = structlog.get_logger(__name__)
 
@@ -25,6 +28,7 @@ class Worker:
         self.service = service
         self.settings = settings
         self.concurrency = settings.worker_concurrency
+        self.broker = broker
         self.consumer: Consumer = broker.consumer(self.handle, self.concurrency)
         self.queue_name = broker.name
         self.executor = executor
@@ -32,7 +36,7 @@ class Worker:
     async def run(self) -> None:
         """Work until ``stop``; returns once running jobs finished or were handed back."""
         log.info("Worker started", queue=self.queue_name, concurrency=self.concurrency)
-        recovery = asyncio.create_task(self._recover_expired_leases(), name="jobqueue-recovery")
+        recovery = asyncio.create_task(self._keep_queue_consistent(), name="jobqueue-recovery")
         try:
             await self.consumer.run()
         finally:
@@ -46,15 +50,27 @@ class Worker:
         log.info("Worker stopping", grace_ms=self.settings.shutdown_grace_ms)
         self.consumer.stop(self.settings.shutdown_grace_ms / 1000)
 
-    async def handle(self, job: Job) -> None:
-        """Run one claimed job and record its outcome."""
+    async def handle(self, job: Job) -> Job | None:
+        """Run one claimed job and record its outcome; returns the job as recorded, or None."""
         with structlog.contextvars.bound_contextvars(**job_fields(job)):
             outcome = await self.executor.execute(job)
             try:
-                await self.service.record_outcome(job, outcome)
+                return await self.service.record_outcome(job, outcome)
             except Exception as exc:
                 # The lease runs out and the job runs again: delivery is at least once.
                 log.error("could not record the outcome", error=str(exc))
+                return None
+
+    def _keep_queue_consistent(self) -> Coroutine[Any, Any, None]:
+        """Redis mode: the reconciler; table mode: lease recovery.
+
+        BullMQ re-runs a dead worker's job itself (its stalled-job check), and rows of running
+        jobs keep their first lease there, so the table's lease recovery would fail jobs that
+        BullMQ still runs: the reconciler covers what BullMQ cannot see instead.
+        """
+        if isinstance(self.broker, TriggeredBroker):
+            return Reconciler(self.service, self.broker, self.settings).run()
+        return self._recover_expired_leases()
 
     async def _recover_expired_leases(self) -> None:
         interval = self.settings.job_lease_ms / 2000

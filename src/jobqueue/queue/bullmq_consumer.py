@@ -1,0 +1,290 @@
+"""The BullMQ worker side: runs each delivered job's row and tells BullMQ how it went.
+
+Outcome mapping (the retry rule stays in ``domain/retry.py``; BullMQ's attempts and backoff
+are configured from the same settings, so both agree on when and how often):
+
+- the row was recorded completed, or could not be recorded (lease lost, row deleted):
+  the processor returns, BullMQ marks its job completed;
+- pending (our RetryPolicy scheduled another attempt): it raises ``RetryScheduledError``,
+  and BullMQ retries the same job after ``JOB_BACKOFF_MS * 2**(attemptsMade-1)``, the wait our
+  policy wrote into the row's nextRunAt;
+- failed (attempts exhausted or a permanent error): it raises ``UnrecoverableError`` so that
+  BullMQ makes no further attempt.
+
+The row's attempt count rules: a delivered job runs attempt ``row.attempts + 1``. BullMQ's
+``attemptsMade + 1`` is the same number unless the BullMQ job was re-created (retry, PATCH,
+reconciler), which restarts its counter; BullMQ then allows at least as many attempts as we do,
+and a delivery that comes before the row's nextRunAt is put back until then. A job delivered
+while its row is still processing was re-run by BullMQ's stalled-job check after its worker
+died: that attempt is recorded as failed with LEASE_EXPIRED first, as the table mode does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import structlog
+from bullmq import DelayedError, UnrecoverableError, Worker
+
+from jobqueue.domain.jobs import Job, JobStatus, utcnow
+from jobqueue.domain.outcome import Failed
+from jobqueue.queue.base import Consumer, JobHandler
+from jobqueue.queue.bullmq import QUEUE_NAME, BullMQBroker, delay_ms, fast_retry, redis_address
+from jobqueue.service import LEASE_EXPIRED, JobService, job_fields
+
+log = structlog.get_logger(__name__)
+
+_RUNNABLE = frozenset({JobStatus.PENDING, JobStatus.PROCESSING})
+_EARLY_TOLERANCE = timedelta(milliseconds=10)
+_DB_ERROR_DELAY = timedelta(seconds=1)  # a delivery that met a database error tries again then
+_CONNECT_RETRY_S = 1.0
+_CLOSE_TIMEOUT_S = 5.0
+
+
+class RetryScheduledError(Exception):
+    """Raised to BullMQ when our retry policy scheduled another attempt."""
+
+
+class BullMQConsumer(Consumer):
+    """A bullmq ``Worker`` on `job-queue` whose processor runs rows through ``handle``."""
+
+    def __init__(self, broker: BullMQBroker, handle: JobHandler, concurrency: int) -> None:
+        self.broker = broker
+        self.store = broker.store
+        self.settings = broker.settings
+        self.handle = handle
+        self.concurrency = concurrency
+        self.lease = timedelta(milliseconds=self.settings.job_lease_ms)
+        # Records the outcome of an attempt no handler finished (its worker died), by the same
+        # rules and into the same store and DLQ as the worker's own service.
+        self.recorder = JobService(self.store, broker, self.settings.retry_policy, None, self.lease)
+        self.worker: Any = None
+        self.running: dict[UUID, asyncio.Task[Job | None]] = {}
+        self.deliveries: set[asyncio.Task[Any]] = set()
+        self._stopping = asyncio.Event()
+        self._grace_s = 0.0
+
+    def stop(self, grace_s: float) -> None:
+        """Stop taking jobs; running ones get ``grace_s`` seconds, then are handed back."""
+        self._grace_s = grace_s
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Deliver jobs until ``stop``; returns once running jobs ended or were handed back."""
+        self.worker = Worker(QUEUE_NAME, self.process, self._worker_options())
+        for connection in (self.worker.redisConnection, self.worker.blockingRedisConnection):
+            connection.conn.set_retry(fast_retry())  # bullmq's own retries block for minutes
+        self._listen(self.worker)
+        if not await self._connect():
+            await self._close(self.worker)
+            return
+        loop = asyncio.create_task(self.worker.run(), name="bullmq-worker")
+        stopping = asyncio.create_task(self._stopping.wait())
+        await asyncio.wait({loop, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        await self._shut_down(self.worker, loop)
+
+    async def process(self, job: Any, token: str | None) -> None:
+        """The BullMQ processor: run the row, then map its recorded outcome (module doc)."""
+        delivery = asyncio.current_task()
+        assert delivery is not None  # always called from bullmq's processJob task
+        self.deliveries.add(delivery)
+        try:
+            await self._deliver(job, token)
+        finally:
+            self.deliveries.discard(delivery)
+
+    async def _deliver(self, job: Any, token: str | None) -> None:
+        row_id = _row_id(job)
+        if row_id is None:
+            log.warning("trigger with no job id dropped", bullmq_id=str(job.id))
+            return
+        row = await self._begin(job, token, row_id)
+        if row is None:
+            log.warning("trigger for a missing or finished job dropped", job_id=str(row_id))
+            return
+        _settle(await self._run(job, token, row))
+
+    async def _begin(self, job: Any, token: str | None, row_id: UUID) -> Job | None:
+        """Start the row's next attempt; None when there is nothing to run (trigger dropped).
+
+        Raises ``DelayedError`` when the delivery was put back (stopping, not due yet, the
+        database did not answer), and what ``_settle`` raises for a lost attempt.
+        """
+        lost: Job | None = None
+        try:
+            current = await self.store.get(row_id)
+            if current is None or current.status not in _RUNNABLE:
+                return None
+            if self._stopping.is_set():
+                await self._put_back(job, token, None)
+            if current.status is JobStatus.PROCESSING:
+                lost = await self._record_lost_attempt(current)
+            else:
+                if _not_due(current.next_run_at):
+                    await self._put_back(job, token, current.next_run_at)
+                owner = token or str(self.worker.id)
+                lease_until = utcnow() + self.lease
+                return await self.store.start(row_id, current.attempts + 1, owner, lease_until)
+        except DelayedError:
+            raise
+        except Exception as exc:
+            log.error("could not start the job; it runs later", job_id=str(row_id), error=str(exc))
+            await self._put_back(job, token, utcnow() + _DB_ERROR_DELAY)
+        _settle(lost)
+        return None
+
+    async def _record_lost_attempt(self, current: Job) -> Job | None:
+        """A re-delivered processing row: its worker died (BullMQ's stalled check gave it
+        back). As in the table mode, that attempt failed with LEASE_EXPIRED; the policy then
+        schedules another one or fails the job into the DLQ."""
+        log.warning(LEASE_EXPIRED, **job_fields(current), owner=current.lease_owner)
+        return await self.recorder.record_outcome(current, Failed(LEASE_EXPIRED))
+
+    async def _run(self, job: Any, token: str | None, row: Job) -> Job | None:
+        """Run ``handle`` in its own task so that a stop can cancel it and hand the job back."""
+        task = asyncio.create_task(self.handle(row), name=f"job-{row.id}")
+        self.running[row.id] = task
+        try:
+            await asyncio.wait({task})
+        except asyncio.CancelledError:
+            task.cancel()  # the worker itself is being torn down
+            raise
+        finally:
+            self.running.pop(row.id, None)
+        if task.cancelled():
+            await self._hand_back(job, token, row)
+        return task.result()
+
+    async def _hand_back(self, job: Any, token: str | None, row: Job) -> None:
+        """Give the attempt back in the row and in BullMQ, then end this delivery."""
+        released = await self.store.release(row)
+        log.warning(
+            "job handed back unfinished" if released else "job could not be handed back",
+            **job_fields(row),
+        )
+        await self._put_back(job, token, None)
+
+    async def _put_back(self, job: Any, token: str | None, when: datetime | None) -> None:
+        """Move the active BullMQ job to delayed until ``when`` without spending an attempt.
+
+        Always raises ``DelayedError``, which tells the bullmq worker the job was moved.
+        """
+        now_ms = int(utcnow().timestamp() * 1000)
+        opts = {"skipAttempt": True}
+        try:
+            move = job.backend.moveToDelayed(job.id, now_ms, delay_ms(when), token or "0", opts)
+            await asyncio.wait_for(move, self.broker.timeout_s)
+        except Exception as exc:
+            # Its lock then runs out and BullMQ's stalled-job check runs it again.
+            log.warning(
+                "could not put the job back on the queue", bullmq_id=str(job.id), error=str(exc)
+            )
+        raise DelayedError()
+
+    async def _connect(self) -> bool:
+        """Wait until Redis answers (or stop); False when stopped first."""
+        while not self._stopping.is_set():
+            try:
+                # Pitfall 1: until the blocking connection knows the Redis version, the worker
+                # rounds its waits up to whole seconds, so a 2 s backoff would wait 3 s.
+                await self.broker.bounded(self.worker.blockingRedisConnection.getRedisVersion())
+                await self.broker.bounded(self.worker.redisConnection.getRedisVersion())
+                return True
+            except Exception as exc:
+                log.error("Redis not reachable; will try again", error=str(exc))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), _CONNECT_RETRY_S)
+        return False
+
+    async def _shut_down(self, worker: Any, loop: asyncio.Task[Any]) -> None:
+        """Stop fetching, give running jobs the grace period, hand back the rest, close."""
+        await worker.pause(do_not_wait_active=True)  # keeps renewing locks, unlike close()
+        if self.deliveries:
+            log.info("waiting for running jobs", running=len(self.running), grace_s=self._grace_s)
+            await asyncio.wait(set(self.deliveries), timeout=self._grace_s)
+        for task in list(self.running.values()):
+            task.cancel()
+        if self.deliveries:
+            await asyncio.wait(set(self.deliveries), timeout=_CLOSE_TIMEOUT_S)
+        await self._close(worker)
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(loop, _CLOSE_TIMEOUT_S)
+
+    async def _close(self, worker: Any) -> None:
+        if worker.closed:
+            return
+        closing = asyncio.create_task(worker.close())
+        done, _ = await asyncio.wait({closing}, timeout=_CLOSE_TIMEOUT_S)
+        if not done:
+            worker.cancelProcessing()  # stuck on a dead Redis: give up on pending fetches
+            done, _ = await asyncio.wait({closing}, timeout=_CLOSE_TIMEOUT_S)
+        if not done:
+            log.error("the BullMQ worker did not close in time")
+        elif closing.exception() is not None:
+            log.warning("closing the BullMQ worker failed", error=str(closing.exception()))
+
+    def _worker_options(self) -> dict[str, Any]:
+        lease_ms = self.settings.job_lease_ms
+        return {
+            "connection": self.broker.url,
+            "concurrency": self.concurrency,
+            "autorun": False,
+            "lockDuration": lease_ms,  # a dead worker's job runs again after JOB_LEASE_MS
+            "stalledInterval": lease_ms,
+            "maxStalledCount": 1,
+            "runRetryDelay": 1000,  # after a Redis error; bullmq's 15 s would idle past a restart
+        }
+
+    def _listen(self, worker: Any) -> None:
+        # Pitfall 2: plain functions only: bullmq calls handlers without awaiting them.
+        worker.on("error", _on_error)
+        worker.on("stalled", _on_stalled)
+        worker.on("failed", _on_failed)
+        host, port = redis_address(self.broker.url)
+        log.debug("BullMQ worker created", queue=QUEUE_NAME, host=host, port=port)
+
+
+def _row_id(job: Any) -> UUID | None:
+    """The row id: the BullMQ job id, or the ``jobId`` in the data of a Node-made job."""
+    for candidate in (job.id, (job.data or {}).get("jobId")):
+        try:
+            return UUID(str(candidate))
+        except ValueError:
+            continue
+    return None
+
+
+def _settle(recorded: Job | None) -> None:
+    """Tell BullMQ what our retry policy decided (the mapping in the module doc)."""
+    if recorded is None or recorded.status is JobStatus.COMPLETED:
+        return
+    if recorded.status is JobStatus.PENDING:
+        raise RetryScheduledError(recorded.last_error or "retry scheduled")
+    if recorded.status is JobStatus.FAILED:
+        raise UnrecoverableError(recorded.last_error or "failed")
+
+
+def _not_due(next_run_at: datetime | None) -> bool:
+    return next_run_at is not None and next_run_at > utcnow() + _EARLY_TOLERANCE
+
+
+def _on_error(error: Exception, *args: Any) -> None:
+    log.error("BullMQ worker error", error=str(error))
+
+
+def _on_stalled(job_id: str, *args: Any) -> None:
+    log.warning("job stalled (its worker stopped); BullMQ runs it again", job_id=job_id)
+
+
+def _on_failed(job: Any, error: Exception, *args: Any) -> None:
+    log.debug(
+        "BullMQ attempt ended",
+        bullmq_id=str(job.id),
+        error=str(error),
+        attempts_made=job.attemptsMade,
+    )

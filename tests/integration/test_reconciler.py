@@ -1,0 +1,122 @@
+"""The reconciler: pending rows whose BullMQ job is gone are enqueued again (fault 2)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from jobqueue.domain.jobs import Job, utcnow
+from jobqueue.queue.bullmq import BullMQBroker
+from jobqueue.worker.reconciler import Reconciler
+from tests.integration import behaviour_handlers as handlers
+from tests.integration.conftest import RedisMode, Service, running_service
+from tests.services import RedisServer, flush_redis, private_redis
+from tests.unit.factories import make_job
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A Redis of this test's own, which it may stop and start."""
+    with private_redis() as server:
+        yield server
+
+
+def committed_only(count: int = 1) -> list[Job]:
+    """Rows as a create leaves them when it crashes between commit and enqueue."""
+    now = utcnow()
+    return [
+        make_job(type="flaky", created_at=now, updated_at=now, max_attempts=5) for _ in range(count)
+    ]
+
+
+def reconciler_of(svc: Service) -> Reconciler:
+    """A reconciler over the service's own parts, to run rounds by hand."""
+    broker = svc.runtime.broker
+    assert isinstance(broker, BullMQBroker)
+    return Reconciler(svc.runtime.service, broker, svc.runtime.settings)
+
+
+async def test_a_crash_between_commit_and_enqueue_is_repaired(redis_mode: RedisMode) -> None:
+    async with running_service(redis_mode.settings()) as svc:
+        [row] = await svc.runtime.store.insert(committed_only())
+        done = await svc.wait_for(str(row.id), "completed", timeout=5)
+    assert done["attempts"] == 1
+    assert handlers.calls[row.id] == [1]
+
+
+async def test_a_flushed_redis_is_repaired(redis_mode: RedisMode) -> None:
+    async with running_service(redis_mode.settings(), worker=False) as api:
+        job = await api.create("flaky")
+    flush_redis(redis_mode.redis_url)
+    async with running_service(redis_mode.settings()) as svc:
+        done = await svc.wait_for(job["id"], "completed", timeout=5)
+    assert done["attempts"] == 1
+
+
+async def test_rounds_are_bounded_and_repairs_idempotent(redis_mode: RedisMode) -> None:
+    settings = redis_mode.settings(reconcile_batch=2, reconcile_interval_ms=50)
+    async with running_service(settings, worker=False) as svc:
+        await svc.runtime.store.insert(committed_only(5))
+        await asyncio.sleep(0.1)  # older than one interval: stale
+        reconciler = reconciler_of(svc)
+        rounds = [await reconciler.reconcile_once() for _ in range(4)]
+        # Two reconcilers at once (two worker processes) still leave one job per row.
+        flush_redis(redis_mode.redis_url)
+        await asyncio.gather(
+            reconciler_of(svc).reconcile_once(), reconciler_of(svc).reconcile_once()
+        )
+        broker = svc.runtime.broker
+        assert isinstance(broker, BullMQBroker)
+        counts = await broker.queue.getJobCounts()
+    assert rounds == [2, 2, 1, 0]  # pages of 2 through 5 rows, then all are queued
+    assert sum(counts.values()) == 2
+
+
+async def test_with_redis_down_a_post_answers_at_once_and_runs_after_restart(
+    redis_mode: RedisMode, own_redis: RedisServer
+) -> None:
+    settings = redis_mode.settings(redis_url=own_redis.url())
+    async with running_service(settings) as svc:
+        own_redis.stop()
+        started = time.monotonic()
+        response = await svc.client.post("/api/jobs", json={"type": "flaky"})
+        elapsed = time.monotonic() - started
+        assert (response.status_code, elapsed < 2) == (201, True), (response.text, elapsed)
+        health = await svc.client.get("/health")
+        assert health.status_code == 503
+        assert "redis" in health.json()["message"]
+        own_redis.start()
+        done = await svc.wait_for(response.json()["id"], "completed", timeout=10)
+        assert (await svc.client.get("/health")).status_code == 200
+    assert done["attempts"] == 1
+    assert handlers.calls[uuid.UUID(done["id"])] == [1]
+
+
+async def test_a_hung_redis_cannot_hang_a_request(
+    redis_mode: RedisMode, own_redis: RedisServer
+) -> None:
+    """A Redis that accepts connections but never answers (SIGSTOP): calls are bounded."""
+    settings = redis_mode.settings(redis_url=own_redis.url())
+    async with running_service(settings) as svc:
+        await svc.wait_for((await svc.create("flaky"))["id"], "completed")
+        assert own_redis.process is not None
+        own_redis.process.send_signal(signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            response = await svc.client.post("/api/jobs", json={"type": "flaky"})
+            posted = time.monotonic()
+            health = await svc.client.get("/health")
+            checked = time.monotonic()
+        finally:
+            own_redis.process.send_signal(signal.SIGCONT)
+        assert (response.status_code, health.status_code) == (201, 503)
+        assert "redis" in health.json()["message"]
+        assert posted - started < 2, posted - started
+        assert checked - posted < 2, checked - posted
+        done = await svc.wait_for(response.json()["id"], "completed", timeout=10)
+    assert done["attempts"] == 1
