@@ -19,6 +19,12 @@ from tests.unit.factories import make_job
 LEASE = timedelta(seconds=30)
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def mode(request: pytest.FixtureRequest) -> str:
+    """The store is the same with or without Redis: run it once per database."""
+    return str(request.param)
+
+
 @pytest.fixture
 async def store(database_url: str) -> AsyncIterator[SqlJobStore]:
     """A store on the mode's fresh database."""

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from jobqueue.store.migrate import migrate
-from tests.services import fresh_postgres_database
+from tests.services import fresh_postgres_database, private_redis
 from tests.support.serve import running, serve_env, wait_until
 
 JOBS = 10_000
@@ -95,13 +95,16 @@ def read_ledgers(ledger_dir: Path) -> dict[str, Counter[str]]:
 
 
 @pytest.mark.timeout(300)
-def test_ten_thousand_jobs_run_exactly_once_over_three_workers(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["postgres", "redis"])
+def test_ten_thousand_jobs_run_exactly_once_over_three_workers(tmp_path: Path, mode: str) -> None:
     ledger_dir = tmp_path / "ledger"
     ledger_dir.mkdir()
     with ExitStack() as stack:
         url = stack.enter_context(postgres_database())
         migrate(url)
+        redis = {"REDIS_URL": stack.enter_context(private_redis()).url()} if mode == "redis" else {}
         settings = {
+            **redis,
             "DATABASE_URL": url,
             "JOBQUEUE_HANDLERS": "ledger_handlers",
             "PYTHONPATH": str(HANDLERS),
