@@ -6,7 +6,6 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 
 from jobqueue.config import Settings
 from jobqueue.handlers.registry import HandlerRegistry, load_handler_modules
@@ -61,8 +60,7 @@ class Runtime:
         store = SqlJobStore(engine)
         broker = make_broker(settings, store, registry)
         known = None if settings.accept_unknown_types else registry.types()
-        lease = timedelta(milliseconds=settings.job_lease_ms)
-        service = JobService(store, broker, settings.retry_policy, known, lease)
+        service = JobService(store, broker, settings.retry_policy, known)
         return cls(settings, registry, store, broker, service)
 
     def worker(self) -> Worker:

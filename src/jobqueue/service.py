@@ -45,10 +45,8 @@ class JobService:
         broker: Broker,
         policy: RetryPolicy,
         known_types: Collection[str] | None,
-        lease: timedelta = timedelta(seconds=30),
     ) -> None:
         """``known_types`` None accepts any type (an API serving remote workers)."""
-        self.lease = lease
         self.store = store
         self.broker = broker
         self.policy = policy
@@ -125,17 +123,6 @@ class JobService:
         if isinstance(outcome, Succeeded):
             return await self._dropped_if_none(job, await self.store.complete(job))
         return await self._record_failure(job, outcome, self.policy.delay_after)
-
-    async def start_attempt(self, job_id: UUID, attempt: int, owner: str) -> Job | None:
-        """Mark a job delivered by a pushing queue (BullMQ) as processing under ``owner``.
-
-        None when the row is gone or no longer runnable: the trigger is then dropped.
-        """
-        lease_until = utcnow() + self.lease
-        job = await self.store.start(job_id, attempt, owner, lease_until)
-        if job is None:
-            log.warning("trigger for a missing or finished job dropped", job_id=str(job_id))
-        return job
 
     async def release(self, job: Job) -> Job | None:
         """Hand a running job back unfinished, without spending its attempt."""

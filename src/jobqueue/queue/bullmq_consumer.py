@@ -61,7 +61,7 @@ class BullMQConsumer(Consumer):
         self.lease = timedelta(milliseconds=self.settings.job_lease_ms)
         # Records the outcome of an attempt no handler finished (its worker died), by the same
         # rules and into the same store and DLQ as the worker's own service.
-        self.recorder = JobService(self.store, broker, self.settings.retry_policy, None, self.lease)
+        self.recorder = JobService(self.store, broker, self.settings.retry_policy, None)
         self.worker: Any = None
         self.running: dict[UUID, asyncio.Task[Job | None]] = {}
         self.deliveries: set[asyncio.Task[Any]] = set()

@@ -79,10 +79,6 @@ class JobStore(Protocol):
         """Processing jobs whose lease ran out before ``now``."""
         ...
 
-    async def stale_pending(self, updated_before: datetime, limit: int) -> list[Job]:
-        """Pending jobs unchanged since ``updated_before``, oldest first (for the reconciler)."""
-        ...
-
     async def next_run_at(self) -> datetime | None:
         """The earliest time a scheduled pending job becomes due."""
         ...

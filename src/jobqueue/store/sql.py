@@ -197,15 +197,6 @@ class SqlJobStore:
         )
         return await self._many(stmt)
 
-    async def stale_pending(self, updated_before: datetime, limit: int) -> list[Job]:
-        stmt = (
-            sa.select(jobs)
-            .where(jobs.c.status == _PENDING, jobs.c.updated_at < updated_before)
-            .order_by(jobs.c.updated_at)
-            .limit(limit)
-        )
-        return await self._many(stmt)
-
     async def next_run_at(self) -> datetime | None:
         stmt = sa.select(sa.func.min(jobs.c.next_run_at)).where(jobs.c.status == _PENDING)
         async with self.engine.connect() as conn:

@@ -59,7 +59,6 @@ jobs = sa.Table(
     sa.Index("ix_jobs_status_next_run_at", "status", "next_run_at"),
     sa.Index("ix_jobs_status_lease", "status", "lease_expires_at"),
     sa.Index("ix_jobs_status_created_at", "status", "created_at"),
-    sa.Index("ix_jobs_status_updated_at", "status", "updated_at"),
     sa.Index("ix_jobs_type_created_at", "type", "created_at"),
     sa.Index("ix_jobs_created_at", "created_at"),
 )

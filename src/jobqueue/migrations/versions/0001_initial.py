@@ -49,7 +49,6 @@ def upgrade() -> None:
     op.create_index("ix_jobs_status_next_run_at", "jobs", ["status", "next_run_at"])
     op.create_index("ix_jobs_status_lease", "jobs", ["status", "lease_expires_at"])
     op.create_index("ix_jobs_status_created_at", "jobs", ["status", "created_at"])
-    op.create_index("ix_jobs_status_updated_at", "jobs", ["status", "updated_at"])
     op.create_index("ix_jobs_type_created_at", "jobs", ["type", "created_at"])
     op.create_index("ix_jobs_created_at", "jobs", ["created_at"])
     op.create_table(
