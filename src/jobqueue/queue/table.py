@@ -17,6 +17,7 @@ from jobqueue.store.base import JobStore
 log = structlog.get_logger(__name__)
 
 _MAX_ERROR_BACKOFF_S = 5.0
+_CLAIM_GAP_S = 0.005
 
 
 class TableBroker(Broker):
@@ -64,6 +65,7 @@ class TableConsumer(Consumer):
         self._stopping = asyncio.Event()
         self._grace_s = 0.0
         self._error_backoff_s = 0.0
+        self._last_claim = 0.0
 
     def stop(self, grace_s: float) -> None:
         self._grace_s = grace_s
@@ -75,6 +77,7 @@ class TableConsumer(Consumer):
         try:
             async with self.store.listen(self.broker.wakeup.set):
                 while not self._stopping.is_set():
+                    await self._pace_claims()
                     self.broker.wakeup.clear()
                     idle = await self._claim_into_free_slots()
                     await self._wait(idle)
@@ -83,6 +86,15 @@ class TableConsumer(Consumer):
             renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewer
+
+    async def _pace_claims(self) -> None:
+        """Leave at least _CLAIM_GAP_S between claims, so a burst of creates (each one a
+        wake-up) is taken by one claim instead of racing the creates for the write lock."""
+        loop = asyncio.get_running_loop()
+        wait = self._last_claim + _CLAIM_GAP_S - loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        self._last_claim = loop.time()
 
     async def _claim_into_free_slots(self) -> bool:
         """Start as many due jobs as there are free slots; True when no slot could be filled."""

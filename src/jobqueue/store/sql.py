@@ -35,6 +35,9 @@ class SqlJobStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._writer = writer(engine)
+        self._inserts: GroupCommit[Job, UUID, Job] = GroupCommit(
+            self._insert_many, key=lambda job: job.id, max_batch=_MAX_BATCH
+        )
         self._completions: GroupCommit[Job, UUID, Job] = GroupCommit(
             self._complete_many, key=lambda job: job.id, max_batch=_MAX_BATCH
         )
@@ -45,6 +48,15 @@ class SqlJobStore:
         return self.engine.dialect.name
 
     async def insert(self, new_jobs: Sequence[Job]) -> list[Job]:
+        if len(new_jobs) == 1 and new_jobs[0].idempotency_key is None:
+            # Single creates from concurrent requests share a transaction. Without an
+            # idempotency key nothing can conflict, so one row cannot fail the others.
+            await self._inserts.submit(new_jobs[0])
+            return list(new_jobs)
+        await self._insert_many(new_jobs)
+        return list(new_jobs)
+
+    async def _insert_many(self, new_jobs: Sequence[Job]) -> dict[UUID, Job]:
         rows = [_row_values(job) for job in new_jobs]
         try:
             async with self._writer.begin() as conn:
@@ -52,7 +64,7 @@ class SqlJobStore:
                 await self._notify(conn)
         except IntegrityError as exc:
             raise DuplicateIdempotencyKeyError(str(exc.orig)) from exc
-        return list(new_jobs)
+        return {job.id: job for job in new_jobs}
 
     async def get(self, job_id: UUID) -> Job | None:
         return await self._one(sa.select(jobs).where(jobs.c.id == job_id))
