@@ -128,9 +128,13 @@ class JobService:
         """Hand a running job back unfinished, without spending its attempt."""
         return await self.store.release(job)
 
+    async def expired_runs(self, limit: int) -> list[Job]:
+        """Processing jobs whose lease has run out (their worker is gone)."""
+        return await self.store.expired(utcnow(), limit)
+
     async def recover_expired(self, limit: int = 100) -> int:
         """Jobs whose worker died: run them again at once, or fail them when out of attempts."""
-        expired = await self.store.expired(utcnow(), limit)
+        expired = await self.expired_runs(limit)
         for job in expired:
             log.warning(LEASE_EXPIRED, **job_fields(job), owner=job.lease_owner)
             await self._record_failure(job, Failed(LEASE_EXPIRED), lambda _n: timedelta(0))

@@ -92,7 +92,7 @@ class Reconciler:
         return [job for job in page if job.updated_at < cutoff]
 
     async def _recover_lost_runs(self) -> int:
-        expired = await self.service.store.expired(utcnow(), self.batch)
+        expired = await self.service.expired_runs(self.batch)
         lost = await self._without_live_entry(expired)
         requeue: list[Job] = []
         for job in lost:
