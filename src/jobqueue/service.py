@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from uuid import UUID, uuid4
 
 import structlog
@@ -21,7 +21,15 @@ from jobqueue.domain.errors import (
     JobNotFoundError,
     UnknownJobTypeError,
 )
-from jobqueue.domain.jobs import DeadLetter, Job, JobFilter, JobStatus, NewJob, utcnow
+from jobqueue.domain.jobs import (
+    DeadLetter,
+    Job,
+    JobFilter,
+    JobStatus,
+    NewJob,
+    job_fields,
+    utcnow,
+)
 from jobqueue.domain.outcome import Failed, Outcome, Succeeded
 from jobqueue.domain.retry import GiveUp, RetryLater, RetryPolicy
 from jobqueue.queue.base import Broker
@@ -31,7 +39,6 @@ from jobqueue.store.sql import DuplicateIdempotencyKeyError
 log = structlog.get_logger(__name__)
 
 _CHANGE_TRIES = 3
-_Delay = Callable[[int], timedelta]
 
 LEASE_EXPIRED = "lease expired: the worker running this attempt stopped (crash or kill)"
 
@@ -122,7 +129,7 @@ class JobService:
         """Record one attempt's outcome once; None when the lease was lost meanwhile."""
         if isinstance(outcome, Succeeded):
             return await self._dropped_if_none(job, await self.store.complete(job))
-        return await self._record_failure(job, outcome, self.policy.delay_after)
+        return await self._record_failure(job, outcome)
 
     async def release(self, job: Job) -> Job | None:
         """Hand a running job back unfinished, without spending its attempt."""
@@ -132,20 +139,24 @@ class JobService:
         """Processing jobs whose lease has run out (their worker is gone)."""
         return await self.store.expired(utcnow(), limit)
 
+    async def record_lost_attempt(self, job: Job) -> Job | None:
+        """The worker running ``job`` died: that attempt failed, and the retry rule decides."""
+        log.warning(LEASE_EXPIRED, **job_fields(job), owner=job.lease_owner)
+        return await self._record_failure(job, Failed(LEASE_EXPIRED))
+
     async def recover_expired(self, limit: int = 100) -> int:
-        """Jobs whose worker died: run them again at once, or fail them when out of attempts."""
+        """Jobs whose lease ran out: retried after the usual backoff, or failed when exhausted."""
         expired = await self.expired_runs(limit)
         for job in expired:
-            log.warning(LEASE_EXPIRED, **job_fields(job), owner=job.lease_owner)
-            await self._record_failure(job, Failed(LEASE_EXPIRED), lambda _n: timedelta(0))
+            await self.record_lost_attempt(job)
         return len(expired)
 
-    async def _record_failure(self, job: Job, failure: Failed, delay_after: _Delay) -> Job | None:
+    async def _record_failure(self, job: Job, failure: Failed) -> Job | None:
         decision = self.policy.decide(
             job.attempts, failure.error, permanent=failure.permanent, max_attempts=job.max_attempts
         )
         if isinstance(decision, RetryLater):
-            run_at = utcnow() + delay_after(job.attempts)
+            run_at = utcnow() + decision.delay
             updated = await self.store.schedule_retry(job, run_at, failure.error)
             if updated is not None:
                 # No publish: the queue runs it at next_run_at (the table's claim checks
@@ -223,8 +234,3 @@ class JobService:
             # Part of the batch is new: try once more now that the winner is visible.
             return await self.create_many(requests)
         return [(existing[new.idempotency_key], False) for new in requests]
-
-
-def job_fields(job: Job) -> dict[str, str | int]:
-    """The fields every log line about a job carries."""
-    return {"job_id": str(job.id), "job_type": job.type, "attempt": job.attempts}

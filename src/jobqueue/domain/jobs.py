@@ -52,6 +52,11 @@ class Job:
     lease_expires_at: datetime | None = None
 
 
+def job_fields(job: Job) -> dict[str, str | int]:
+    """The fields every log line about a job carries."""
+    return {"job_id": str(job.id), "job_type": job.type, "attempt": job.attempts}
+
+
 @dataclass(frozen=True, slots=True)
 class NewJob:
     """What a client asks for when it creates a job."""

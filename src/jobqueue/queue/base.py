@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import Protocol
 from uuid import UUID
 
 from jobqueue.domain.jobs import DeadLetter, Job
 
-JobHandler = Callable[[Job], Coroutine[Any, Any, Job | None]]
-"""Runs one claimed job to its recorded outcome (the worker's part).
 
-Returns the job as recorded (completed, pending for a retry, or failed), or None when no
-outcome could be recorded (lease lost, row deleted): a pushing queue such as BullMQ needs it
-to tell its own retry machinery what happened."""
+class JobRunner(Protocol):
+    """The worker's side of a consumer: what to do with each delivered job."""
+
+    async def handle(self, job: Job) -> Job | None:
+        """Run one claimed job to its recorded outcome.
+
+        Returns the job as recorded (completed, pending for a retry, or failed), or None when
+        no outcome could be recorded (lease lost, row deleted): a pushing queue such as BullMQ
+        needs it to tell its own retry machinery what happened.
+        """
+        ...
+
+    async def record_lost_attempt(self, job: Job) -> Job | None:
+        """``job`` was delivered again because the worker running it died: record that."""
+        ...
 
 
 class Consumer(abc.ABC):
@@ -53,8 +63,8 @@ class Broker(abc.ABC):
         """Raise if the queue's own service does not answer."""
 
     @abc.abstractmethod
-    def consumer(self, handle: JobHandler, concurrency: int) -> Consumer:
-        """A consumer that hands this queue's jobs to ``handle``."""
+    def consumer(self, runner: JobRunner, concurrency: int) -> Consumer:
+        """A consumer that hands this queue's jobs to ``runner``."""
 
     async def close(self) -> None:
         """Release connections."""

@@ -28,7 +28,7 @@ from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
 
 from jobqueue.config import Settings
 from jobqueue.domain.jobs import DeadLetter, Job, JSONObject, utcnow
-from jobqueue.queue.base import Broker, Consumer, JobHandler
+from jobqueue.queue.base import Broker, Consumer, JobRunner
 from jobqueue.store.base import JobStore
 
 log = structlog.get_logger(__name__)
@@ -106,11 +106,11 @@ class BullMQBroker(Broker):
         """Redis PING, bounded by REDIS_TIMEOUT_MS."""
         await self.bounded(self.redis.ping())
 
-    def consumer(self, handle: JobHandler, concurrency: int) -> Consumer:
-        """A BullMQ worker on `job-queue` that runs rows through ``handle``."""
+    def consumer(self, runner: JobRunner, concurrency: int) -> Consumer:
+        """A BullMQ worker on `job-queue` that runs rows through ``runner``."""
         from jobqueue.queue.bullmq_consumer import BullMQConsumer
 
-        return BullMQConsumer(self, handle, concurrency)
+        return BullMQConsumer(self, runner, concurrency)
 
     async def live_job_ids(self, job_ids: Sequence[UUID]) -> set[UUID]:
         """The ids among ``job_ids`` whose BullMQ job is waiting, delayed or running."""

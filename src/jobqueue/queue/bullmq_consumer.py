@@ -30,11 +30,9 @@ from uuid import UUID
 import structlog
 from bullmq import DelayedError, UnrecoverableError, Worker
 
-from jobqueue.domain.jobs import Job, JobStatus, utcnow
-from jobqueue.domain.outcome import Failed
-from jobqueue.queue.base import Consumer, JobHandler
+from jobqueue.domain.jobs import Job, JobStatus, job_fields, utcnow
+from jobqueue.queue.base import Consumer, JobRunner
 from jobqueue.queue.bullmq import QUEUE_NAME, BullMQBroker, delay_ms, fast_retry, redis_address
-from jobqueue.service import LEASE_EXPIRED, JobService, job_fields
 
 log = structlog.get_logger(__name__)
 
@@ -50,18 +48,15 @@ class RetryScheduledError(Exception):
 
 
 class BullMQConsumer(Consumer):
-    """A bullmq ``Worker`` on `job-queue` whose processor runs rows through ``handle``."""
+    """A bullmq ``Worker`` on `job-queue` whose processor runs rows through ``runner``."""
 
-    def __init__(self, broker: BullMQBroker, handle: JobHandler, concurrency: int) -> None:
+    def __init__(self, broker: BullMQBroker, runner: JobRunner, concurrency: int) -> None:
         self.broker = broker
         self.store = broker.store
         self.settings = broker.settings
-        self.handle = handle
+        self.runner = runner
         self.concurrency = concurrency
         self.lease = timedelta(milliseconds=self.settings.job_lease_ms)
-        # Records the outcome of an attempt no handler finished (its worker died), by the same
-        # rules and into the same store and DLQ as the worker's own service.
-        self.recorder = JobService(self.store, broker, self.settings.retry_policy, None)
         self.worker: Any = None
         self.running: dict[UUID, asyncio.Task[Job | None]] = {}
         self.deliveries: set[asyncio.Task[Any]] = set()
@@ -142,12 +137,11 @@ class BullMQConsumer(Consumer):
         """A re-delivered processing row: its worker died (BullMQ's stalled check gave it
         back). As in the table mode, that attempt failed with LEASE_EXPIRED; the policy then
         schedules another one or fails the job into the DLQ."""
-        log.warning(LEASE_EXPIRED, **job_fields(current), owner=current.lease_owner)
-        return await self.recorder.record_outcome(current, Failed(LEASE_EXPIRED))
+        return await self.runner.record_lost_attempt(current)
 
     async def _run(self, job: Any, token: str | None, row: Job) -> Job | None:
-        """Run ``handle`` in its own task so that a stop can cancel it and hand the job back."""
-        task = asyncio.create_task(self.handle(row), name=f"job-{row.id}")
+        """Run the row in its own task so that a stop can cancel it and hand the job back."""
+        task = asyncio.create_task(self.runner.handle(row), name=f"job-{row.id}")
         self.running[row.id] = task
         try:
             await asyncio.wait({task})

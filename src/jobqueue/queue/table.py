@@ -10,8 +10,8 @@ from uuid import UUID
 
 import structlog
 
-from jobqueue.domain.jobs import Job, utcnow
-from jobqueue.queue.base import Broker, Consumer, JobHandler
+from jobqueue.domain.jobs import Job, job_fields, utcnow
+from jobqueue.queue.base import Broker, Consumer, JobRunner
 from jobqueue.store.base import JobStore
 
 log = structlog.get_logger(__name__)
@@ -49,17 +49,17 @@ class TableBroker(Broker):
     async def withdraw(self, job_id: UUID) -> None:
         """Nothing to do: a deleted or cancelled row can no longer be claimed."""
 
-    def consumer(self, handle: JobHandler, concurrency: int) -> Consumer:
-        return TableConsumer(self, handle, concurrency)
+    def consumer(self, runner: JobRunner, concurrency: int) -> Consumer:
+        return TableConsumer(self, runner, concurrency)
 
 
 class TableConsumer(Consumer):
     """Claims due jobs in batches, keeps their leases alive, and hands them back on stop."""
 
-    def __init__(self, broker: TableBroker, handle: JobHandler, concurrency: int) -> None:
+    def __init__(self, broker: TableBroker, runner: JobRunner, concurrency: int) -> None:
         self.broker = broker
         self.store = broker.store
-        self.handle = handle
+        self.runner = runner
         self.concurrency = concurrency
         self.running: dict[UUID, tuple[Job, asyncio.Task[Job | None]]] = {}
         self._stopping = asyncio.Event()
@@ -118,7 +118,7 @@ class TableConsumer(Consumer):
         return len(jobs) < free
 
     def _start(self, job: Job) -> None:
-        task = asyncio.create_task(self.handle(job), name=f"job-{job.id}")
+        task = asyncio.create_task(self.runner.handle(job), name=f"job-{job.id}")
         self.running[job.id] = (job, task)
         task.add_done_callback(lambda _task: self._finished(job.id))
 
@@ -178,7 +178,5 @@ class TableConsumer(Consumer):
         released = await self.store.release(job)
         log.warning(
             "job handed back unfinished" if released else "job could not be handed back",
-            job_id=str(job.id),
-            job_type=job.type,
-            attempt=job.attempts,
+            **job_fields(job),
         )

@@ -26,9 +26,8 @@ from uuid import UUID
 import structlog
 
 from jobqueue.config import Settings
-from jobqueue.domain.jobs import Job, JobFilter, JobStatus, utcnow
-from jobqueue.domain.outcome import Failed
-from jobqueue.service import LEASE_EXPIRED, JobService, job_fields
+from jobqueue.domain.jobs import Job, JobFilter, JobStatus, job_fields, utcnow
+from jobqueue.service import JobService
 
 log = structlog.get_logger(__name__)
 
@@ -96,8 +95,7 @@ class Reconciler:
         lost = await self._without_live_entry(expired)
         requeue: list[Job] = []
         for job in lost:
-            log.warning(LEASE_EXPIRED, **job_fields(job), owner=job.lease_owner)
-            recorded = await self.service.record_outcome(job, Failed(LEASE_EXPIRED))
+            recorded = await self.service.record_lost_attempt(job)
             if recorded is not None and recorded.status is JobStatus.PENDING:
                 requeue.append(recorded)
         await self.broker.publish(requeue)

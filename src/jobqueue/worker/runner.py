@@ -10,9 +10,9 @@ from typing import Any
 import structlog
 
 from jobqueue.config import Settings
-from jobqueue.domain.jobs import Job
+from jobqueue.domain.jobs import Job, job_fields
 from jobqueue.queue.base import Broker, Consumer
-from jobqueue.service import JobService, job_fields
+from jobqueue.service import JobService
 from jobqueue.worker.executor import JobExecutor
 from jobqueue.worker.reconciler import Reconciler, TriggeredBroker
 
@@ -29,7 +29,7 @@ class Worker:
         self.settings = settings
         self.concurrency = settings.worker_concurrency
         self.broker = broker
-        self.consumer: Consumer = broker.consumer(self.handle, self.concurrency)
+        self.consumer: Consumer = broker.consumer(self, self.concurrency)
         self.queue_name = broker.name
         self.executor = executor
 
@@ -49,6 +49,10 @@ class Worker:
         """Stop claiming; running jobs get SHUTDOWN_GRACE_MS to finish."""
         log.info("Worker stopping", grace_ms=self.settings.shutdown_grace_ms)
         self.consumer.stop(self.settings.shutdown_grace_ms / 1000)
+
+    async def record_lost_attempt(self, job: Job) -> Job | None:
+        """A job re-delivered because its worker died: its attempt failed (retry rule decides)."""
+        return await self.service.record_lost_attempt(job)
 
     async def handle(self, job: Job) -> Job | None:
         """Run one claimed job and record its outcome; returns the job as recorded, or None."""
