@@ -220,12 +220,10 @@ class JobService:
         )
 
     async def _existing_by_key(self, requests: Sequence[NewJob]) -> dict[str | None, Job]:
-        found: dict[str | None, Job] = {}
-        for key in {new.idempotency_key for new in requests if new.idempotency_key}:
-            job = await self.store.find_by_idempotency_key(key)
-            if job is not None:
-                found[key] = job
-        return found
+        keys = {new.idempotency_key for new in requests if new.idempotency_key}
+        if not keys:
+            return {}
+        return {job.idempotency_key: job for job in await self.store.find_by_idempotency_keys(keys)}
 
     async def _all_existing(self, requests: Sequence[NewJob]) -> list[tuple[Job, bool]]:
         existing = await self._existing_by_key(requests)

@@ -162,3 +162,16 @@ async def test_a_batch_is_created_in_one_request(service: Service) -> None:
     assert response.status_code == 201
     for job in response.json():
         await service.wait_for(job["id"], "completed")
+
+
+async def test_a_repeated_batch_with_idempotency_keys_creates_nothing_new(
+    service: Service,
+) -> None:
+    later = "2999-01-01T00:00:00Z"
+    body = {
+        "jobs": [{"type": "flaky", "idempotencyKey": f"k{n}", "runAt": later} for n in range(3)]
+    }
+    first = await service.client.post("/api/jobs/batch", json=body)
+    again = await service.client.post("/api/jobs/batch", json=body)
+    assert [job["id"] for job in again.json()] == [job["id"] for job in first.json()]
+    assert len((await service.client.get("/api/jobs")).json()) == 3

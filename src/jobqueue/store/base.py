@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
@@ -23,8 +23,8 @@ class JobStore(Protocol):
         """One job, or None."""
         ...
 
-    async def find_by_idempotency_key(self, key: str) -> Job | None:
-        """The job created with this idempotency key, or None."""
+    async def find_by_idempotency_keys(self, keys: Collection[str]) -> list[Job]:
+        """The jobs created with any of these idempotency keys."""
         ...
 
     async def list_jobs(self, query: JobFilter) -> list[Job]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
@@ -69,8 +69,8 @@ class SqlJobStore:
     async def get(self, job_id: UUID) -> Job | None:
         return await self._one(sa.select(jobs).where(jobs.c.id == job_id))
 
-    async def find_by_idempotency_key(self, key: str) -> Job | None:
-        return await self._one(sa.select(jobs).where(jobs.c.idempotency_key == key))
+    async def find_by_idempotency_keys(self, keys: Collection[str]) -> list[Job]:
+        return await self._many(sa.select(jobs).where(jobs.c.idempotency_key.in_(list(keys))))
 
     async def list_jobs(self, query: JobFilter) -> list[Job]:
         stmt = sa.select(jobs)
