@@ -33,8 +33,7 @@ from jobqueue.domain.jobs import (
 from jobqueue.domain.outcome import Failed, Outcome, Succeeded
 from jobqueue.domain.retry import GiveUp, RetryLater, RetryPolicy
 from jobqueue.queue.base import Broker
-from jobqueue.store.base import JobStore
-from jobqueue.store.sql import DuplicateIdempotencyKeyError
+from jobqueue.store.base import DuplicateIdempotencyKeyError, JobStore
 
 log = structlog.get_logger(__name__)
 

@@ -12,8 +12,9 @@ from uuid import uuid4
 import pytest
 
 from jobqueue.domain.jobs import Job, JobFilter, JobStatus, utcnow
+from jobqueue.store.base import DuplicateIdempotencyKeyError
 from jobqueue.store.engine import create_engine
-from jobqueue.store.sql import DuplicateIdempotencyKeyError, SqlJobStore
+from jobqueue.store.sql import SqlJobStore
 from tests.unit.factories import make_job
 
 LEASE = timedelta(seconds=30)

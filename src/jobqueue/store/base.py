@@ -12,6 +12,18 @@ from jobqueue.domain.changes import UpdatePlan
 from jobqueue.domain.jobs import DeadLetter, Job, JobFilter, JobStatus
 
 
+class StoreError(Exception):
+    """Base of the errors every store raises on purpose."""
+
+
+class DuplicateIdempotencyKeyError(StoreError):
+    """Another job already holds this idempotency key."""
+
+
+class StoreUnavailableError(StoreError):
+    """The database did not answer in time or refused the connection (HTTP 503)."""
+
+
 class JobStore(Protocol):
     """Persistence of jobs and dead letters; the row is the source of truth."""
 

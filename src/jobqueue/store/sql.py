@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from jobqueue.domain.changes import UpdatePlan
 from jobqueue.domain.jobs import DeadLetter, Job, JobFilter, JobStatus, utcnow
+from jobqueue.store.base import DuplicateIdempotencyKeyError
 from jobqueue.store.batching import GroupCommit
 from jobqueue.store.engine import writer
 from jobqueue.store.listen import CHANNEL, listening
@@ -23,10 +24,6 @@ from jobqueue.store.tables import dead_letters, jobs
 _MAX_BATCH = 500
 _PENDING = JobStatus.PENDING.value
 _PROCESSING = JobStatus.PROCESSING.value
-
-
-class DuplicateIdempotencyKeyError(Exception):
-    """Another job already holds this idempotency key."""
 
 
 class SqlJobStore:
