@@ -12,8 +12,8 @@ from jobqueue.handlers.registry import HandlerRegistry, load_handler_modules
 from jobqueue.queue.base import Broker
 from jobqueue.queue.table import TableBroker
 from jobqueue.service import JobService
-from jobqueue.store.engine import create_engine
-from jobqueue.store.sql import SqlJobStore
+from jobqueue.store.base import JobStore
+from jobqueue.store.factory import open_store
 from jobqueue.worker.executor import JobExecutor
 from jobqueue.worker.runner import Worker
 
@@ -23,7 +23,7 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def make_broker(settings: Settings, store: SqlJobStore, registry: HandlerRegistry) -> Broker:
+def make_broker(settings: Settings, store: JobStore, registry: HandlerRegistry) -> Broker:
     """BullMQ on Redis when Redis is configured; otherwise the jobs table is the queue."""
     if settings.queue_url is not None:
         from jobqueue.queue.bullmq import BullMQBroker
@@ -44,7 +44,7 @@ class Runtime:
 
     settings: Settings
     registry: HandlerRegistry
-    store: SqlJobStore
+    store: JobStore
     broker: Broker
     service: JobService
 
@@ -52,12 +52,11 @@ class Runtime:
     def build(cls, settings: Settings) -> Runtime:
         """Wire the parts; opens no connection until first use."""
         registry = load_handler_modules(settings.jobqueue_handlers)
-        engine = create_engine(
+        store = open_store(
             settings.database_url,
             timeout_s=settings.db_timeout_ms / 1000,
             pool_size=settings.db_pool_size,
         )
-        store = SqlJobStore(engine)
         broker = make_broker(settings, store, registry)
         known = None if settings.accept_unknown_types else registry.types()
         service = JobService(store, broker, settings.retry_policy, known)

@@ -12,9 +12,8 @@ from uuid import uuid4
 import pytest
 
 from jobqueue.domain.jobs import Job, JobFilter, JobStatus, utcnow
-from jobqueue.store.base import DuplicateIdempotencyKeyError
-from jobqueue.store.engine import create_engine
-from jobqueue.store.sql import SqlJobStore
+from jobqueue.store.base import DuplicateIdempotencyKeyError, JobStore
+from jobqueue.store.factory import open_store
 from tests.unit.factories import make_job
 
 LEASE = timedelta(seconds=30)
@@ -27,9 +26,9 @@ def mode(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def store(database_url: str) -> AsyncIterator[SqlJobStore]:
+async def store(database_url: str) -> AsyncIterator[JobStore]:
     """A store on the mode's fresh database."""
-    sql_store = SqlJobStore(create_engine(database_url))
+    sql_store = open_store(database_url)
     yield sql_store
     await sql_store.close()
 
@@ -39,7 +38,7 @@ def new_job(**fields: Any) -> Job:
     return make_job(id=uuid4(), created_at=now, updated_at=now, **fields)
 
 
-async def test_claim_takes_due_jobs_by_priority_then_age(store: SqlJobStore) -> None:
+async def test_claim_takes_due_jobs_by_priority_then_age(store: JobStore) -> None:
     old, urgent, later = new_job(), new_job(priority=-1), new_job(next_run_at=utcnow() + LEASE)
     await store.insert([old, urgent, later])
     claimed = await store.claim("w1", 10, utcnow() + LEASE)
@@ -48,20 +47,20 @@ async def test_claim_takes_due_jobs_by_priority_then_age(store: SqlJobStore) -> 
     assert all(job.lease_owner == "w1" for job in claimed)
 
 
-async def test_claim_only_takes_the_types_asked_for(store: SqlJobStore) -> None:
+async def test_claim_only_takes_the_types_asked_for(store: JobStore) -> None:
     await store.insert([new_job(type="a"), new_job(type="b")])
     claimed = await store.claim("w1", 10, utcnow() + LEASE, types=["b"])
     assert [job.type for job in claimed] == ["b"]
 
 
-async def test_concurrent_claims_never_share_a_job(store: SqlJobStore) -> None:
+async def test_concurrent_claims_never_share_a_job(store: JobStore) -> None:
     await store.insert([new_job() for _ in range(60)])
     batches = await asyncio.gather(*(store.claim(f"w{n}", 7, utcnow() + LEASE) for n in range(12)))
     ids = [job.id for batch in batches for job in batch]
     assert len(ids) == len(set(ids)) == 60
 
 
-async def test_an_outcome_needs_the_lease(store: SqlJobStore) -> None:
+async def test_an_outcome_needs_the_lease(store: JobStore) -> None:
     await store.insert([new_job()])
     (job,) = await store.claim("w1", 1, utcnow() + LEASE)
     stolen = dataclasses.replace(job, lease_owner="w2")
@@ -73,7 +72,7 @@ async def test_an_outcome_needs_the_lease(store: SqlJobStore) -> None:
 
 
 async def test_concurrent_completions_share_transactions_but_keep_lease_checks(
-    store: SqlJobStore,
+    store: JobStore,
 ) -> None:
     await store.insert([new_job() for _ in range(30)])
     claimed = await store.claim("w1", 30, utcnow() + LEASE)
@@ -87,7 +86,7 @@ async def test_concurrent_completions_share_transactions_but_keep_lease_checks(
     assert (counts[JobStatus.COMPLETED], counts[JobStatus.PROCESSING]) == (25, 5)
 
 
-async def test_expired_leases_are_found_and_renewal_keeps_them(store: SqlJobStore) -> None:
+async def test_expired_leases_are_found_and_renewal_keeps_them(store: JobStore) -> None:
     await store.insert([new_job(), new_job()])
     a, b = await store.claim("w1", 2, utcnow() - timedelta(seconds=1))
     assert await store.renew("w1", [a.id], utcnow() + LEASE) == {a.id}
@@ -95,7 +94,7 @@ async def test_expired_leases_are_found_and_renewal_keeps_them(store: SqlJobStor
     assert [job.id for job in expired] == [b.id]
 
 
-async def test_release_gives_the_attempt_back(store: SqlJobStore) -> None:
+async def test_release_gives_the_attempt_back(store: JobStore) -> None:
     await store.insert([new_job()])
     (job,) = await store.claim("w1", 1, utcnow() + LEASE)
     released = await store.release(job)
@@ -103,7 +102,7 @@ async def test_release_gives_the_attempt_back(store: SqlJobStore) -> None:
     assert (released.status, released.attempts) == (JobStatus.PENDING, 0)
 
 
-async def test_fail_writes_the_dead_letter_in_the_same_transaction(store: SqlJobStore) -> None:
+async def test_fail_writes_the_dead_letter_in_the_same_transaction(store: JobStore) -> None:
     await store.insert([new_job(payload={"k": "v"})])
     (job,) = await store.claim("w1", 1, utcnow() + LEASE)
     result = await store.fail(job, "boom")
@@ -119,7 +118,7 @@ async def test_fail_writes_the_dead_letter_in_the_same_transaction(store: SqlJob
     assert await store.dead_letters(10, 0) == [entry]
 
 
-async def test_schedule_retry_sets_the_next_run(store: SqlJobStore) -> None:
+async def test_schedule_retry_sets_the_next_run(store: JobStore) -> None:
     await store.insert([new_job()])
     (job,) = await store.claim("w1", 1, utcnow() + LEASE)
     run_at = utcnow() + timedelta(seconds=4)
@@ -134,14 +133,14 @@ async def test_schedule_retry_sets_the_next_run(store: SqlJobStore) -> None:
     assert await store.next_run_at() == run_at
 
 
-async def test_a_repeated_idempotency_key_is_refused(store: SqlJobStore) -> None:
+async def test_a_repeated_idempotency_key_is_refused(store: JobStore) -> None:
     await store.insert([new_job(idempotency_key="k")])
     with pytest.raises(DuplicateIdempotencyKeyError):
         await store.insert([new_job(idempotency_key="k")])
     assert len(await store.list_jobs(JobFilter())) == 1
 
 
-async def test_timestamps_come_back_in_utc(store: SqlJobStore) -> None:
+async def test_timestamps_come_back_in_utc(store: JobStore) -> None:
     job = new_job()
     await store.insert([job])
     loaded = await store.get(job.id)

@@ -8,25 +8,23 @@ from collections.abc import AsyncIterator, Callable
 
 import asyncpg
 import structlog
-from sqlalchemy.engine import URL
 
 log = structlog.get_logger(__name__)
-
-CHANNEL = "jobqueue_jobs"
-"""Notified in the transaction that makes a job pending (so only committed jobs wake anyone)."""
 
 _RECONNECT_MAX_S = 10.0
 _FIRST_CONNECT_S = 5.0
 
 
 @contextlib.asynccontextmanager
-async def listening(url: URL, on_notify: Callable[[], None]) -> AsyncIterator[None]:
+async def listening(dsn: str, channel: str, on_notify: Callable[[], None]) -> AsyncIterator[None]:
     """Call ``on_notify`` for each notification while the context is open.
 
     A lost connection is re-opened with backoff; polling covers the gap meanwhile.
     """
     ready = asyncio.Event()
-    task = asyncio.create_task(_listen_forever(url, on_notify, ready), name="jobqueue-listen")
+    task = asyncio.create_task(
+        _listen_forever(dsn, channel, on_notify, ready), name="jobqueue-listen"
+    )
     with contextlib.suppress(TimeoutError):
         # Start listening before the first claim, so no commit falls between the two.
         await asyncio.wait_for(ready.wait(), _FIRST_CONNECT_S)
@@ -38,11 +36,13 @@ async def listening(url: URL, on_notify: Callable[[], None]) -> AsyncIterator[No
             await task
 
 
-async def _listen_forever(url: URL, on_notify: Callable[[], None], ready: asyncio.Event) -> None:
+async def _listen_forever(
+    dsn: str, channel: str, on_notify: Callable[[], None], ready: asyncio.Event
+) -> None:
     delay = 0.5
     while True:
         try:
-            await _listen_once(url, on_notify, ready)
+            await _listen_once(dsn, channel, on_notify, ready)
             delay = 0.5
         except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
             log.warning("LISTEN connection lost; polling until it is back", error=str(exc))
@@ -50,13 +50,14 @@ async def _listen_forever(url: URL, on_notify: Callable[[], None], ready: asynci
         delay = min(delay * 2, _RECONNECT_MAX_S)
 
 
-async def _listen_once(url: URL, on_notify: Callable[[], None], ready: asyncio.Event) -> None:
-    dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+async def _listen_once(
+    dsn: str, channel: str, on_notify: Callable[[], None], ready: asyncio.Event
+) -> None:
     conn = await asyncpg.connect(dsn, timeout=5)
     closed = asyncio.Event()
     conn.add_termination_listener(lambda _conn: closed.set())
     try:
-        await conn.add_listener(CHANNEL, lambda *_args: on_notify())
+        await conn.add_listener(channel, lambda *_args: on_notify())
         ready.set()
         # A notification missed while reconnecting is covered: claim once right away.
         on_notify()

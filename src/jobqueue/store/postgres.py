@@ -1,0 +1,260 @@
+"""The PostgreSQL store: an ``asyncpg`` pool, statements prepared once per connection.
+
+Single creates from concurrent requests, and job completions, share transactions (group
+commit): under load N round trips become a few, at idle nothing waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from jobqueue.domain.changes import UpdatePlan
+from jobqueue.domain.jobs import DeadLetter, Job, JobFilter, JobStatus, utcnow
+from jobqueue.store import postgres_sql as sql
+from jobqueue.store.base import DuplicateIdempotencyKeyError, StoreUnavailableError
+from jobqueue.store.batching import GroupCommit
+from jobqueue.store.listen import listening
+
+_MAX_BATCH = 500
+_UNAVAILABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.TooManyConnectionsError,
+)
+"""The database is down, restarting, full of connections, or did not answer in time."""
+
+Record = Any  # asyncpg.Record: read by position in JOB_COLUMNS order
+
+
+def plain_dsn(database_url: str) -> str:
+    """The URL as libpq and asyncpg spell it (SQLAlchemy's ``+asyncpg`` suffix dropped)."""
+    scheme, sep, rest = database_url.partition("://")
+    return f"{scheme.split('+')[0]}{sep}{rest}"
+
+
+class PostgresJobStore:
+    """JobStore on PostgreSQL through an asyncpg pool."""
+
+    dialect = "postgresql"
+
+    def __init__(self, database_url: str, *, timeout_s: float = 5.0, pool_size: int = 10) -> None:
+        """Opens no connection until the first call."""
+        self.dsn = plain_dsn(database_url)
+        self.timeout_s = timeout_s
+        self.pool_size = pool_size
+        self._pool: asyncpg.Pool | None = None
+        self._opening = asyncio.Lock()
+        self._inserts: GroupCommit[Job, UUID, Job] = GroupCommit(
+            self._insert_many, key=lambda job: job.id, max_batch=_MAX_BATCH
+        )
+        self._completions: GroupCommit[Job, UUID, Job] = GroupCommit(
+            self._complete_many, key=lambda job: job.id, max_batch=_MAX_BATCH
+        )
+
+    async def insert(self, new_jobs: Sequence[Job]) -> list[Job]:
+        if len(new_jobs) == 1 and new_jobs[0].idempotency_key is None:
+            # Without an idempotency key nothing can conflict, so one row cannot fail the
+            # others it shares a transaction with.
+            await self._inserts.submit(new_jobs[0])
+        else:
+            await self._insert_many(new_jobs)
+        return list(new_jobs)
+
+    async def _insert_many(self, new_jobs: Sequence[Job]) -> dict[UUID, Job]:
+        columns = list(zip(*(_encode_job(job) for job in new_jobs), strict=True))
+        try:
+            await self._execute(sql.INSERT_JOBS, *columns)
+        except asyncpg.UniqueViolationError as exc:
+            raise DuplicateIdempotencyKeyError(str(exc)) from exc
+        return {job.id: job for job in new_jobs}
+
+    async def get(self, job_id: UUID) -> Job | None:
+        return await self._one(sql.GET_JOB, job_id)
+
+    async def find_by_idempotency_keys(self, keys: Collection[str]) -> list[Job]:
+        return await self._all(sql.JOBS_BY_IDEMPOTENCY_KEYS, list(keys))
+
+    async def list_jobs(self, query: JobFilter) -> list[Job]:
+        status = None if query.status is None else query.status.value
+        return await self._all(sql.LIST_JOBS, status, query.type, query.limit, query.offset)
+
+    async def count_by_status(self) -> dict[JobStatus, int]:
+        rows = await self._fetch(sql.COUNT_BY_STATUS)
+        return {JobStatus(status): count for status, count in rows}
+
+    async def apply(self, job_id: UUID, plan: UpdatePlan) -> Job | None:
+        values = (plan.status.value, plan.attempts, plan.next_run_at)
+        return await self._one(
+            sql.APPLY_PLAN, job_id, *values, plan.expected_status.value, utcnow()
+        )
+
+    async def delete(self, job_id: UUID) -> Job | None:
+        return await self._one(sql.DELETE_JOB, job_id)
+
+    async def claim(
+        self, owner: str, limit: int, lease_until: datetime, types: Sequence[str] | None = None
+    ) -> list[Job]:
+        wanted = None if types is None else list(types)
+        claimed = await self._all(sql.CLAIM_DUE, owner, lease_until, utcnow(), wanted, limit)
+        return sorted(claimed, key=lambda job: (job.priority, job.created_at))
+
+    async def start(
+        self, job_id: UUID, attempt: int, owner: str, lease_until: datetime
+    ) -> Job | None:
+        return await self._one(sql.START_ATTEMPT, job_id, attempt, owner, lease_until, utcnow())
+
+    async def renew(self, owner: str, job_ids: Sequence[UUID], lease_until: datetime) -> set[UUID]:
+        if not job_ids:
+            return set()
+        rows = await self._fetch(sql.RENEW_LEASES, list(job_ids), owner, lease_until)
+        return {UUID(bytes=row[0].bytes) for row in rows}
+
+    async def complete(self, job: Job) -> Job | None:
+        return await self._completions.submit(job)
+
+    async def _complete_many(self, held: Sequence[Job]) -> dict[UUID, Job]:
+        """One UPDATE for every job whose worker still holds its lease."""
+        ids = [job.id for job in held]
+        owners = [job.lease_owner for job in held]
+        done = await self._all(sql.COMPLETE_MANY, ids, owners, utcnow())
+        return {job.id: job for job in done}
+
+    async def schedule_retry(self, job: Job, run_at: datetime, error: str) -> Job | None:
+        return await self._one(sql.SCHEDULE_RETRY, *_held(job), run_at, error)
+
+    async def fail(self, job: Job, reason: str) -> tuple[Job, DeadLetter] | None:
+        failed = await self._one(sql.FAIL, *_held(job), reason)
+        if failed is None:
+            return None
+        entry = DeadLetter(
+            failed.id, failed.type, failed.payload, reason, failed.attempts, failed.updated_at
+        )
+        return failed, entry
+
+    async def release(self, job: Job) -> Job | None:
+        return await self._one(sql.RELEASE, *_held(job))
+
+    async def expired(self, now: datetime, limit: int) -> list[Job]:
+        return await self._all(sql.EXPIRED_LEASES, now, limit)
+
+    async def next_run_at(self) -> datetime | None:
+        rows = await self._fetch(sql.NEXT_RUN_AT)
+        value: datetime | None = rows[0][0]
+        return value
+
+    async def dead_letters(self, limit: int, offset: int) -> list[DeadLetter]:
+        rows = await self._fetch(sql.LIST_DEAD_LETTERS, limit, offset)
+        return [_decode_dead_letter(row) for row in rows]
+
+    def listen(self, on_notify: Callable[[], None]) -> AbstractAsyncContextManager[None]:
+        """Call ``on_notify`` whenever any process makes a job pending."""
+        return listening(self.dsn, sql.CHANNEL, on_notify)
+
+    async def ping(self) -> None:
+        await self._fetch("SELECT 1")
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            with contextlib.suppress(*_UNAVAILABLE):
+                await asyncio.wait_for(pool.close(), self.timeout_s)
+
+    async def _one(self, statement: str, *args: Any) -> Job | None:
+        rows = await self._fetch(statement, *args)
+        return decode_job(rows[0]) if rows else None
+
+    async def _all(self, statement: str, *args: Any) -> list[Job]:
+        return [decode_job(row) for row in await self._fetch(statement, *args)]
+
+    async def _fetch(self, statement: str, *args: Any) -> list[Record]:
+        async with self._connection() as conn:
+            rows: list[Record] = await conn.fetch(statement, *args, timeout=self.timeout_s)
+            return rows
+
+    async def _execute(self, statement: str, *args: Any) -> None:
+        async with self._connection() as conn:
+            await conn.execute(statement, *args, timeout=self.timeout_s)
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection, waited for at most DB_TIMEOUT_MS; outages become the store's
+        StoreUnavailableError."""
+        try:
+            pool = self._pool or await self._open()
+            async with pool.acquire(timeout=self.timeout_s) as conn:
+                yield conn
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailableError(f"PostgreSQL: {type(exc).__name__}: {exc}") from exc
+
+    async def _open(self) -> asyncpg.Pool:
+        async with self._opening:
+            if self._pool is None:
+                self._pool = await asyncpg.create_pool(
+                    self.dsn,
+                    min_size=min(2, self.pool_size),
+                    max_size=self.pool_size,
+                    timeout=self.timeout_s,
+                    command_timeout=self.timeout_s * 2,
+                    server_settings={"application_name": "jobqueue"},
+                )
+            return self._pool
+
+
+def _held(job: Job) -> tuple[UUID, str | None, datetime]:
+    return job.id, job.lease_owner, utcnow()
+
+
+def _encode_job(job: Job) -> tuple[Any, ...]:
+    return (
+        job.id,
+        job.type,
+        json.dumps(job.payload, ensure_ascii=False, separators=(",", ":")),
+        job.status.value,
+        job.attempts,
+        job.max_attempts,
+        job.priority,
+        job.next_run_at,
+        job.last_error,
+        job.idempotency_key,
+        job.lease_owner,
+        job.lease_expires_at,
+        job.created_at,
+        job.updated_at,
+    )
+
+
+def decode_job(row: Record) -> Job:
+    """A job from a record in ``JOB_COLUMNS`` order."""
+    return Job(
+        id=UUID(bytes=row[0].bytes),
+        type=row[1],
+        payload=json.loads(row[2]),
+        status=JobStatus(row[3]),
+        attempts=row[4],
+        max_attempts=row[5],
+        priority=row[6],
+        next_run_at=row[7],
+        last_error=row[8],
+        idempotency_key=row[9],
+        lease_owner=row[10],
+        lease_expires_at=row[11],
+        created_at=row[12],
+        updated_at=row[13],
+    )
+
+
+def _decode_dead_letter(row: Record) -> DeadLetter:
+    return DeadLetter(UUID(bytes=row[0].bytes), row[1], json.loads(row[2]), row[3], row[4], row[5])

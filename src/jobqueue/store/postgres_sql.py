@@ -1,0 +1,142 @@
+"""Every SQL statement of the PostgreSQL store, readable as SQL.
+
+asyncpg prepares each statement once per connection and reuses it. Statements that must be
+atomic with a NOTIFY or a dead-letter insert are single statements (CTEs), so they take one
+round trip and no explicit transaction.
+"""
+
+from __future__ import annotations
+
+CHANNEL = "jobqueue_jobs"
+"""Notified in the statement that makes jobs pending, so only committed jobs wake anyone."""
+
+JOB_COLUMNS = (
+    "id, type, payload, status, attempts, max_attempts, priority, next_run_at, last_error, "
+    "idempotency_key, lease_owner, lease_expires_at, created_at, updated_at"
+)
+"""The column order every statement returns and the store's decoder reads."""
+
+INSERT_JOBS = f"""
+WITH inserted AS (
+    INSERT INTO jobs ({JOB_COLUMNS})
+    SELECT id, type, payload::jsonb, status, attempts, max_attempts, priority, next_run_at,
+           last_error, idempotency_key, lease_owner, lease_expires_at, created_at, updated_at
+    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[],
+                $7::int[], $8::timestamptz[], $9::text[], $10::text[], $11::text[],
+                $12::timestamptz[], $13::timestamptz[], $14::timestamptz[])
+         AS new({JOB_COLUMNS})
+    RETURNING 1
+)
+SELECT pg_notify('{CHANNEL}', '') FROM (SELECT count(*) FROM inserted) AS done
+"""
+
+GET_JOB = f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"
+
+JOBS_BY_IDEMPOTENCY_KEYS = f"SELECT {JOB_COLUMNS} FROM jobs WHERE idempotency_key = ANY($1)"
+
+LIST_JOBS = f"""
+SELECT {JOB_COLUMNS} FROM jobs
+WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR type = $2)
+ORDER BY created_at DESC, id DESC
+LIMIT $3 OFFSET $4
+"""
+
+COUNT_BY_STATUS = "SELECT status, count(*) FROM jobs GROUP BY status"
+
+APPLY_PLAN = f"""
+WITH changed AS (
+    UPDATE jobs SET status = $2, attempts = $3, next_run_at = $4, updated_at = $6
+    WHERE id = $1 AND status = $5
+    RETURNING {JOB_COLUMNS}
+), woken AS (
+    SELECT pg_notify('{CHANNEL}', '') FROM changed WHERE changed.status = 'pending'
+)
+SELECT {JOB_COLUMNS} FROM changed, (SELECT count(*) FROM woken) AS notified
+"""
+
+DELETE_JOB = f"DELETE FROM jobs WHERE id = $1 RETURNING {JOB_COLUMNS}"
+
+CLAIM_DUE = f"""
+UPDATE jobs SET status = 'processing', attempts = attempts + 1, lease_owner = $1,
+    lease_expires_at = $2, next_run_at = NULL, updated_at = $3
+WHERE id IN (
+    SELECT id FROM jobs
+    WHERE status = 'pending' AND (next_run_at IS NULL OR next_run_at <= $3)
+      AND ($4::text[] IS NULL OR type = ANY($4))
+    ORDER BY priority, created_at
+    LIMIT $5
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING {JOB_COLUMNS}
+"""
+
+START_ATTEMPT = f"""
+UPDATE jobs SET status = 'processing', attempts = $2, lease_owner = $3,
+    lease_expires_at = $4, next_run_at = NULL, updated_at = $5
+WHERE id = $1 AND status IN ('pending', 'processing')
+RETURNING {JOB_COLUMNS}
+"""
+
+RENEW_LEASES = """
+UPDATE jobs SET lease_expires_at = $3
+WHERE id = ANY($1) AND lease_owner = $2 AND status = 'processing'
+RETURNING id
+"""
+
+COMPLETE_MANY = f"""
+UPDATE jobs SET status = 'completed', lease_owner = NULL, lease_expires_at = NULL,
+    updated_at = $3
+FROM unnest($1::uuid[], $2::text[]) AS done(id, owner)
+WHERE jobs.id = done.id AND jobs.lease_owner = done.owner AND jobs.status = 'processing'
+RETURNING {", ".join(f"jobs.{column.strip()}" for column in JOB_COLUMNS.split(","))}
+"""
+
+# The outcomes below apply only while the worker still holds the lease it took.
+_HELD = "id = $1 AND status = 'processing' AND lease_owner = $2"
+
+SCHEDULE_RETRY = f"""
+UPDATE jobs SET status = 'pending', next_run_at = $4, last_error = $5,
+    lease_owner = NULL, lease_expires_at = NULL, updated_at = $3
+WHERE {_HELD}
+RETURNING {JOB_COLUMNS}
+"""
+
+FAIL = f"""
+WITH failed AS (
+    UPDATE jobs SET status = 'failed', last_error = $4,
+        lease_owner = NULL, lease_expires_at = NULL, updated_at = $3
+    WHERE {_HELD}
+    RETURNING {JOB_COLUMNS}
+), dead AS (
+    INSERT INTO dead_letters (job_id, type, payload, reason, attempts, failed_at)
+    SELECT id, type, payload, $4, attempts, updated_at FROM failed
+)
+SELECT {JOB_COLUMNS} FROM failed
+"""
+
+RELEASE = f"""
+WITH released AS (
+    UPDATE jobs SET status = 'pending', attempts = attempts - 1,
+        lease_owner = NULL, lease_expires_at = NULL, updated_at = $3
+    WHERE {_HELD}
+    RETURNING {JOB_COLUMNS}
+), woken AS (
+    SELECT pg_notify('{CHANNEL}', '') FROM released
+)
+SELECT {JOB_COLUMNS} FROM released, (SELECT count(*) FROM woken) AS notified
+"""
+
+EXPIRED_LEASES = f"""
+SELECT {JOB_COLUMNS} FROM jobs
+WHERE status = 'processing' AND lease_expires_at < $1
+ORDER BY lease_expires_at
+LIMIT $2
+"""
+
+NEXT_RUN_AT = "SELECT min(next_run_at) FROM jobs WHERE status = 'pending'"
+
+LIST_DEAD_LETTERS = """
+SELECT job_id, type, payload, reason, attempts, failed_at FROM dead_letters
+ORDER BY failed_at DESC, id DESC
+LIMIT $1 OFFSET $2
+"""

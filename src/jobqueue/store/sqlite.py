@@ -1,0 +1,305 @@
+"""The SQLite store: the standard library's ``sqlite3`` on one connection the event loop owns.
+
+A statement takes microseconds, so it runs right on the loop: no thread hop, no pool. The one
+connection is the process's only writer, so its transactions never wait for each other; only
+another process on the same file can make one wait (up to DB_TIMEOUT_MS, ``busy_timeout``).
+WAL checkpoints, which copy pages to the main file, run in a thread on a second connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sqlite3
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import structlog
+
+from jobqueue.domain.changes import UpdatePlan
+from jobqueue.domain.jobs import DeadLetter, Job, JobFilter, JobStatus, utcnow
+from jobqueue.store import sqlite_sql as sql
+from jobqueue.store.base import DuplicateIdempotencyKeyError, StoreUnavailableError
+
+log = structlog.get_logger(__name__)
+
+CHECKPOINT_INTERVAL_S = 1.0
+"""How often the WAL is copied back into the database file (off the event loop)."""
+
+Row = tuple[Any, ...]
+
+
+class SqliteJobStore:
+    """JobStore on a SQLite file through ``sqlite3``, every call made on the event loop."""
+
+    dialect = "sqlite"
+
+    def __init__(self, path: str, *, timeout_s: float = 5.0) -> None:
+        """Opens nothing until the first call; ``timeout_s`` bounds waits for another process."""
+        self.path = path
+        self.timeout_s = timeout_s
+        self._conn: sqlite3.Connection | None = None
+        self._checkpoints: asyncio.Task[None] | None = None
+
+    async def insert(self, new_jobs: Sequence[Job]) -> list[Job]:
+        rows = [_encode_job(job) for job in new_jobs]
+        with self._transaction() as conn:
+            conn.executemany(sql.INSERT_JOB, rows)
+        return list(new_jobs)
+
+    async def get(self, job_id: UUID) -> Job | None:
+        return self._one(sql.GET_JOB, (job_id.hex,))
+
+    async def find_by_idempotency_keys(self, keys: Collection[str]) -> list[Job]:
+        return self._all(sql.JOBS_BY_IDEMPOTENCY_KEYS, (json.dumps(list(keys)),))
+
+    async def list_jobs(self, query: JobFilter) -> list[Job]:
+        status = None if query.status is None else query.status.value
+        params = {"status": status, "type": query.type, "limit": query.limit}
+        return self._all(sql.LIST_JOBS, {**params, "offset": query.offset})
+
+    async def count_by_status(self) -> dict[JobStatus, int]:
+        rows = self._rows(sql.COUNT_BY_STATUS, ())
+        return {JobStatus(status): count for status, count in rows}
+
+    async def apply(self, job_id: UUID, plan: UpdatePlan) -> Job | None:
+        params = {
+            "id": job_id.hex,
+            "status": plan.status.value,
+            "attempts": plan.attempts,
+            "next_run_at": _time(plan.next_run_at),
+            "expected_status": plan.expected_status.value,
+            "now": _time(utcnow()),
+        }
+        return self._one(sql.APPLY_PLAN, params)
+
+    async def delete(self, job_id: UUID) -> Job | None:
+        return self._one(sql.DELETE_JOB, (job_id.hex,))
+
+    async def claim(
+        self, owner: str, limit: int, lease_until: datetime, types: Sequence[str] | None = None
+    ) -> list[Job]:
+        params = {
+            "owner": owner,
+            "lease_until": _time(lease_until),
+            "now": _time(utcnow()),
+            "types": None if types is None else json.dumps(list(types)),
+            "limit": limit,
+        }
+        claimed = self._all(sql.CLAIM_DUE, params)
+        return sorted(claimed, key=lambda job: (job.priority, job.created_at))
+
+    async def start(
+        self, job_id: UUID, attempt: int, owner: str, lease_until: datetime
+    ) -> Job | None:
+        params = {"id": job_id.hex, "attempt": attempt, "owner": owner}
+        return self._one(
+            sql.START_ATTEMPT, {**params, "lease_until": _time(lease_until), "now": _time(utcnow())}
+        )
+
+    async def renew(self, owner: str, job_ids: Sequence[UUID], lease_until: datetime) -> set[UUID]:
+        if not job_ids:
+            return set()
+        ids = json.dumps([job_id.hex for job_id in job_ids])
+        params = {"ids": ids, "owner": owner, "lease_until": _time(lease_until)}
+        return {UUID(hex=row[0]) for row in self._rows(sql.RENEW_LEASES, params)}
+
+    async def complete(self, job: Job) -> Job | None:
+        return self._one(sql.COMPLETE, _held(job))
+
+    async def schedule_retry(self, job: Job, run_at: datetime, error: str) -> Job | None:
+        return self._one(
+            sql.SCHEDULE_RETRY, {**_held(job), "run_at": _time(run_at), "error": error}
+        )
+
+    async def fail(self, job: Job, reason: str) -> tuple[Job, DeadLetter] | None:
+        with self._transaction() as conn:
+            row = conn.execute(sql.FAIL, {**_held(job), "error": reason}).fetchone()
+            if row is None:
+                return None
+            failed = decode_job(row)
+            entry = DeadLetter(
+                failed.id, failed.type, failed.payload, reason, failed.attempts, failed.updated_at
+            )
+            conn.execute(sql.INSERT_DEAD_LETTER, _encode_dead_letter(entry))
+        return failed, entry
+
+    async def release(self, job: Job) -> Job | None:
+        return self._one(sql.RELEASE, _held(job))
+
+    async def expired(self, now: datetime, limit: int) -> list[Job]:
+        return self._all(sql.EXPIRED_LEASES, (_time(now), limit))
+
+    async def next_run_at(self) -> datetime | None:
+        [(value,)] = self._rows(sql.NEXT_RUN_AT, ())
+        return _parse_time(value)
+
+    async def dead_letters(self, limit: int, offset: int) -> list[DeadLetter]:
+        return [
+            _decode_dead_letter(row) for row in self._rows(sql.LIST_DEAD_LETTERS, (limit, offset))
+        ]
+
+    def listen(self, on_notify: Callable[[], None]) -> AbstractAsyncContextManager[None]:
+        """Nothing to listen to: on SQLite the process that commits a job also runs it."""
+        return contextlib.nullcontext()
+
+    async def ping(self) -> None:
+        self._rows("SELECT 1", ())
+
+    async def close(self) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checkpoints
+            self._checkpoints = None
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = _connect(self.path, self.timeout_s)
+            for pragma in sql.CONFIGURE:
+                self._conn.execute(pragma)
+            self._checkpoints = asyncio.get_running_loop().create_task(
+                self._checkpoint_forever(), name="jobqueue-sqlite-checkpoint"
+            )
+        return self._conn
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT: several statements as one (no await happens inside)."""
+        with _translated():
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+
+    def _rows(self, statement: str, params: Sequence[Any] | dict[str, Any]) -> list[Row]:
+        with _translated():
+            return self._connection().execute(statement, params).fetchall()
+
+    def _one(self, statement: str, params: Sequence[Any] | dict[str, Any]) -> Job | None:
+        rows = self._rows(statement, params)
+        return decode_job(rows[0]) if rows else None
+
+    def _all(self, statement: str, params: Sequence[Any] | dict[str, Any]) -> list[Job]:
+        return [decode_job(row) for row in self._rows(statement, params)]
+
+    async def _checkpoint_forever(self) -> None:
+        while True:
+            await asyncio.sleep(CHECKPOINT_INTERVAL_S)
+            try:
+                await asyncio.to_thread(_checkpoint, self.path, self.timeout_s)
+            except sqlite3.Error as exc:
+                log.warning("WAL checkpoint failed; will try again", error=str(exc))
+
+
+def _connect(path: str, timeout_s: float) -> sqlite3.Connection:
+    # isolation_level=None: autocommit, so a single statement is its own transaction and
+    # several statements take the write lock at once with BEGIN IMMEDIATE.
+    return sqlite3.connect(path, timeout=timeout_s, isolation_level=None, check_same_thread=False)
+
+
+def _checkpoint(path: str, timeout_s: float) -> None:
+    conn = _connect(path, timeout_s)
+    try:
+        conn.execute(sql.CHECKPOINT)
+    finally:
+        conn.close()
+
+
+@contextlib.contextmanager
+def _translated() -> Iterator[None]:
+    """The driver's errors as the store's: a taken idempotency key, or a database that is
+    locked, full or unreadable (which no retry of the same request fixes at once)."""
+    try:
+        yield
+    except sqlite3.IntegrityError as exc:
+        if "idempotency_key" not in str(exc):
+            raise
+        raise DuplicateIdempotencyKeyError(str(exc)) from exc
+    except sqlite3.OperationalError as exc:
+        raise StoreUnavailableError(f"SQLite: {exc}") from exc
+
+
+def _held(job: Job) -> dict[str, Any]:
+    return {"id": job.id.hex, "owner": job.lease_owner, "now": _time(utcnow())}
+
+
+def _time(moment: datetime | None) -> str | None:
+    """Naive UTC text, the representation of every time column (text order = time order)."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _encode_job(job: Job) -> Row:
+    return (
+        job.id.hex,
+        job.type,
+        _json(job.payload),
+        job.status.value,
+        job.attempts,
+        job.max_attempts,
+        job.priority,
+        _time(job.next_run_at),
+        job.last_error,
+        job.idempotency_key,
+        job.lease_owner,
+        _time(job.lease_expires_at),
+        _time(job.created_at),
+        _time(job.updated_at),
+    )
+
+
+def decode_job(row: Row) -> Job:
+    """A job from a row in ``JOB_COLUMNS`` order."""
+    return Job(
+        id=UUID(hex=row[0]),
+        type=row[1],
+        payload=json.loads(row[2]),
+        status=JobStatus(row[3]),
+        attempts=row[4],
+        max_attempts=row[5],
+        priority=row[6],
+        next_run_at=_parse_time(row[7]),
+        last_error=row[8],
+        idempotency_key=row[9],
+        lease_owner=row[10],
+        lease_expires_at=_parse_time(row[11]),
+        created_at=datetime.fromisoformat(row[12]).replace(tzinfo=UTC),
+        updated_at=datetime.fromisoformat(row[13]).replace(tzinfo=UTC),
+    )
+
+
+def _encode_dead_letter(entry: DeadLetter) -> Row:
+    return (
+        entry.job_id.hex,
+        entry.type,
+        _json(entry.payload),
+        entry.reason,
+        entry.attempts,
+        _time(entry.failed_at),
+    )
+
+
+def _decode_dead_letter(row: Row) -> DeadLetter:
+    failed_at = datetime.fromisoformat(row[5]).replace(tzinfo=UTC)
+    return DeadLetter(UUID(hex=row[0]), row[1], json.loads(row[2]), row[3], row[4], failed_at)

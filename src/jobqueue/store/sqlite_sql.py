@@ -1,0 +1,133 @@
+"""Every SQL statement of the SQLite store, readable as SQL.
+
+Representations (the schema comes from the Alembic migrations): ids are 32 hex digits,
+times are naive UTC text ``YYYY-MM-DD HH:MM:SS.ffffff`` (so text order is time order),
+payloads are JSON text.
+"""
+
+from __future__ import annotations
+
+JOB_COLUMNS = (
+    "id, type, payload, status, attempts, max_attempts, priority, next_run_at, last_error, "
+    "idempotency_key, lease_owner, lease_expires_at, created_at, updated_at"
+)
+"""The column order every statement returns and ``decode_job`` reads."""
+
+CONFIGURE = (
+    "PRAGMA journal_mode=WAL",
+    # Commits do not wait for the disk; a crash of the process loses nothing committed.
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+    # Checkpoints run in a thread on a connection of their own, never on the event loop.
+    "PRAGMA wal_autocheckpoint=0",
+)
+
+CHECKPOINT = "PRAGMA wal_checkpoint(PASSIVE)"
+
+INSERT_JOB = f"""
+INSERT INTO jobs ({JOB_COLUMNS})
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+
+GET_JOB = f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?"
+
+JOBS_BY_IDEMPOTENCY_KEYS = f"""
+SELECT {JOB_COLUMNS} FROM jobs
+WHERE idempotency_key IN (SELECT value FROM json_each(?))
+"""
+
+LIST_JOBS = f"""
+SELECT {JOB_COLUMNS} FROM jobs
+WHERE (:status IS NULL OR status = :status) AND (:type IS NULL OR type = :type)
+ORDER BY created_at DESC, id DESC
+LIMIT :limit OFFSET :offset
+"""
+
+COUNT_BY_STATUS = "SELECT status, count(*) FROM jobs GROUP BY status"
+
+APPLY_PLAN = f"""
+UPDATE jobs SET status = :status, attempts = :attempts, next_run_at = :next_run_at,
+    updated_at = :now
+WHERE id = :id AND status = :expected_status
+RETURNING {JOB_COLUMNS}
+"""
+
+DELETE_JOB = f"DELETE FROM jobs WHERE id = ? RETURNING {JOB_COLUMNS}"
+
+CLAIM_DUE = f"""
+UPDATE jobs SET status = 'processing', attempts = attempts + 1, lease_owner = :owner,
+    lease_expires_at = :lease_until, next_run_at = NULL, updated_at = :now
+WHERE id IN (
+    SELECT id FROM jobs
+    WHERE status = 'pending' AND (next_run_at IS NULL OR next_run_at <= :now)
+      AND (:types IS NULL OR type IN (SELECT value FROM json_each(:types)))
+    ORDER BY priority, created_at
+    LIMIT :limit
+)
+RETURNING {JOB_COLUMNS}
+"""
+
+START_ATTEMPT = f"""
+UPDATE jobs SET status = 'processing', attempts = :attempt, lease_owner = :owner,
+    lease_expires_at = :lease_until, next_run_at = NULL, updated_at = :now
+WHERE id = :id AND status IN ('pending', 'processing')
+RETURNING {JOB_COLUMNS}
+"""
+
+RENEW_LEASES = """
+UPDATE jobs SET lease_expires_at = :lease_until
+WHERE id IN (SELECT value FROM json_each(:ids)) AND lease_owner = :owner
+  AND status = 'processing'
+RETURNING id
+"""
+
+# The outcomes below apply only while the worker still holds the lease it took.
+_HELD = "id = :id AND status = 'processing' AND lease_owner = :owner"
+
+COMPLETE = f"""
+UPDATE jobs SET status = 'completed', lease_owner = NULL, lease_expires_at = NULL,
+    updated_at = :now
+WHERE {_HELD}
+RETURNING {JOB_COLUMNS}
+"""
+
+SCHEDULE_RETRY = f"""
+UPDATE jobs SET status = 'pending', next_run_at = :run_at, last_error = :error,
+    lease_owner = NULL, lease_expires_at = NULL, updated_at = :now
+WHERE {_HELD}
+RETURNING {JOB_COLUMNS}
+"""
+
+FAIL = f"""
+UPDATE jobs SET status = 'failed', last_error = :error,
+    lease_owner = NULL, lease_expires_at = NULL, updated_at = :now
+WHERE {_HELD}
+RETURNING {JOB_COLUMNS}
+"""
+
+RELEASE = f"""
+UPDATE jobs SET status = 'pending', attempts = attempts - 1,
+    lease_owner = NULL, lease_expires_at = NULL, updated_at = :now
+WHERE {_HELD}
+RETURNING {JOB_COLUMNS}
+"""
+
+INSERT_DEAD_LETTER = """
+INSERT INTO dead_letters (job_id, type, payload, reason, attempts, failed_at)
+VALUES (?, ?, ?, ?, ?, ?)
+"""
+
+EXPIRED_LEASES = f"""
+SELECT {JOB_COLUMNS} FROM jobs
+WHERE status = 'processing' AND lease_expires_at < ?
+ORDER BY lease_expires_at
+LIMIT ?
+"""
+
+NEXT_RUN_AT = "SELECT min(next_run_at) FROM jobs WHERE status = 'pending'"
+
+LIST_DEAD_LETTERS = """
+SELECT job_id, type, payload, reason, attempts, failed_at FROM dead_letters
+ORDER BY failed_at DESC, id DESC
+LIMIT ? OFFSET ?
+"""
