@@ -6,11 +6,12 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 from jobqueue.config import Settings
 from jobqueue.handlers.registry import HandlerRegistry, load_handler_modules
 from jobqueue.queue.base import Broker
-from jobqueue.queue.table import TableBroker
+from jobqueue.queue.table import ClaimSettings, TableBroker
 from jobqueue.service import JobService
 from jobqueue.store.base import JobStore
 from jobqueue.store.factory import open_store
@@ -29,13 +30,14 @@ def make_broker(settings: Settings, store: JobStore, registry: HandlerRegistry) 
         from jobqueue.queue.bullmq import BullMQBroker
 
         return BullMQBroker(settings, store)
-    return TableBroker(
-        store,
+    claims = ClaimSettings(
         owner=worker_id(),
-        lease_ms=settings.job_lease_ms,
-        poll_interval_ms=settings.job_poll_interval_ms,
+        lease=timedelta(milliseconds=settings.job_lease_ms),
+        poll_interval_s=settings.job_poll_interval_ms / 1000,
+        prefetch=settings.worker_prefetch,
         job_types=registry.types(),
     )
+    return TableBroker(store, claims)
 
 
 @dataclass

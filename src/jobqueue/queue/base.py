@@ -3,11 +3,53 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
 from jobqueue.domain.jobs import DeadLetter, Job
+
+
+class Leases(Protocol):
+    """The part of the store a consumer uses to hold jobs while they run.
+
+    Consumers take, keep and give back leases through this alone; every outcome of an
+    attempt is recorded by the service (through the ``JobRunner``).
+    """
+
+    async def claim(
+        self, owner: str, limit: int, lease_until: datetime, types: Sequence[str] | None = None
+    ) -> list[Job]:
+        """Atomically take up to ``limit`` due pending jobs (of ``types``), starting an attempt."""
+        ...
+
+    async def start(
+        self, job_id: UUID, attempt: int, owner: str, lease_until: datetime
+    ) -> Job | None:
+        """Start attempt ``attempt`` of a job delivered by a pushing queue (BullMQ)."""
+        ...
+
+    async def get(self, job_id: UUID) -> Job | None:
+        """The job's row as it is now, or None."""
+        ...
+
+    async def renew(self, owner: str, job_ids: Sequence[UUID], lease_until: datetime) -> set[UUID]:
+        """Extend the leases ``owner`` still holds; returns the ids it still holds."""
+        ...
+
+    async def release(self, job: Job) -> Job | None:
+        """Hand a job back unfinished, giving back the attempt it had started."""
+        ...
+
+    async def next_run_at(self) -> datetime | None:
+        """The earliest time a scheduled pending job becomes due."""
+        ...
+
+    def listen(self, on_notify: Callable[[], None]) -> AbstractAsyncContextManager[None]:
+        """While open, call ``on_notify`` when another process makes a job pending."""
+        ...
 
 
 class JobRunner(Protocol):

@@ -1,23 +1,47 @@
-"""The jobs table as the queue: workers claim due rows under a renewable lease."""
+"""The jobs table as the queue: workers claim due rows under a renewable lease.
+
+A consumer claims jobs in batches into a local buffer ahead of its handler slots (prefetch),
+so a finished job's slot is refilled at once from the buffer and a claim is one statement
+for many jobs. Nothing on this path sleeps on a timer: a new job in this process wakes the
+consumer directly, one in another process through LISTEN/NOTIFY (PostgreSQL), and the poll
+interval only bounds how late a job made by another process on SQLite can start.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
 
 import structlog
 
 from jobqueue.domain.jobs import Job, job_fields, utcnow
-from jobqueue.queue.base import Broker, Consumer, JobRunner
-from jobqueue.store.base import JobStore
+from jobqueue.queue.base import Broker, Consumer, JobRunner, Leases
 
 log = structlog.get_logger(__name__)
 
 _MAX_ERROR_BACKOFF_S = 5.0
-_CLAIM_GAP_S = 0.005
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimSettings:
+    """How a table consumer claims: who it is, for how long, how far ahead."""
+
+    owner: str
+    """Who holds the lease (host, process, random part)."""
+    lease: timedelta
+    """A claimed job's lease; renewed every third of it while the job is held."""
+    poll_interval_s: float
+    """Longest sleep of an idle consumer before it looks for jobs again."""
+    prefetch: int
+    """Jobs claimed ahead of the handler slots."""
+    job_types: Sequence[str] | None = None
+    """Claim only these types (the ones this process has handlers for); None: any."""
 
 
 class TableBroker(Broker):
@@ -25,21 +49,9 @@ class TableBroker(Broker):
 
     name = "jobs-table"
 
-    def __init__(
-        self,
-        store: JobStore,
-        *,
-        owner: str,
-        lease_ms: int,
-        poll_interval_ms: int,
-        job_types: Sequence[str] | None = None,
-    ) -> None:
-        """``job_types``: claim only these (the types this process has handlers for)."""
-        self.store = store
-        self.job_types = job_types
-        self.owner = owner
-        self.lease = timedelta(milliseconds=lease_ms)
-        self.poll_interval_s = poll_interval_ms / 1000
+    def __init__(self, leases: Leases, claims: ClaimSettings) -> None:
+        self.leases = leases
+        self.claims = claims
         self.wakeup = asyncio.Event()
 
     async def publish(self, jobs: Sequence[Job]) -> None:
@@ -50,95 +62,104 @@ class TableBroker(Broker):
         """Nothing to do: a deleted or cancelled row can no longer be claimed."""
 
     def consumer(self, runner: JobRunner, concurrency: int) -> Consumer:
-        return TableConsumer(self, runner, concurrency)
+        return TableConsumer(self.leases, runner, concurrency, self.claims, self.wakeup)
 
 
 class TableConsumer(Consumer):
-    """Claims due jobs in batches, keeps their leases alive, and hands them back on stop."""
+    """Claims due jobs in batches, runs them, keeps their leases alive, hands them back."""
 
-    def __init__(self, broker: TableBroker, runner: JobRunner, concurrency: int) -> None:
-        self.broker = broker
-        self.store = broker.store
+    def __init__(
+        self,
+        leases: Leases,
+        runner: JobRunner,
+        concurrency: int,
+        claims: ClaimSettings,
+        wakeup: asyncio.Event,
+    ) -> None:
+        self.leases = leases
         self.runner = runner
         self.concurrency = concurrency
+        self.claims = claims
+        self.wakeup = wakeup
+        self.buffer: collections.deque[Job] = collections.deque()
         self.running: dict[UUID, tuple[Job, asyncio.Task[Job | None]]] = {}
+        self._capacity = concurrency + claims.prefetch
+        self._claim_at_least = max(1, claims.prefetch // 2)
         self._stopping = asyncio.Event()
         self._grace_s = 0.0
         self._error_backoff_s = 0.0
-        self._last_claim = 0.0
 
     def stop(self, grace_s: float) -> None:
         self._grace_s = grace_s
         self._stopping.set()
-        self.broker.wakeup.set()
+        self.wakeup.set()
 
     async def run(self) -> None:
         renewer = asyncio.create_task(self._renew_leases(), name="jobqueue-lease-renewal")
         try:
-            async with self.store.listen(self.broker.wakeup.set):
+            async with self.leases.listen(self.wakeup.set):
                 while not self._stopping.is_set():
-                    await self._pace_claims()
-                    self.broker.wakeup.clear()
-                    idle = await self._claim_into_free_slots()
-                    await self._wait(idle)
+                    self.wakeup.clear()
+                    more_due = await self._claim()
+                    if not more_due:
+                        await self._wait()
             await self._drain()
         finally:
             renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewer
 
-    async def _pace_claims(self) -> None:
-        """Leave at least _CLAIM_GAP_S between claims, so a burst of creates (each one a
-        wake-up) is taken by one claim instead of racing the creates for the write lock."""
-        loop = asyncio.get_running_loop()
-        wait = self._last_claim + _CLAIM_GAP_S - loop.time()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        self._last_claim = loop.time()
+    def held(self) -> list[UUID]:
+        """Every job this consumer holds a lease on: running and buffered."""
+        return [*self.running, *(job.id for job in self.buffer)]
 
-    async def _claim_into_free_slots(self) -> bool:
-        """Start as many due jobs as there are free slots; True when no slot could be filled."""
-        free = self.concurrency - len(self.running)
-        if free <= 0:
-            return False
+    async def _claim(self) -> bool:
+        """Fill the buffer and the free slots; True when more jobs may be due right now."""
+        room = self._capacity - len(self.running) - len(self.buffer)
+        if room < self._claim_at_least and (self.buffer or room <= 0):
+            return False  # enough in hand: a finished job wakes us
         try:
-            lease_until = utcnow() + self.broker.lease
-            jobs = await self.store.claim(
-                self.broker.owner, free, lease_until, self.broker.job_types
+            lease_until = utcnow() + self.claims.lease
+            jobs = await self.leases.claim(
+                self.claims.owner, room, lease_until, self.claims.job_types
             )
         except Exception as exc:
             self._error_backoff_s = min(max(self._error_backoff_s * 2, 0.1), _MAX_ERROR_BACKOFF_S)
             log.error(
                 "claim failed; will try again", error=str(exc), retry_in_s=self._error_backoff_s
             )
-            return True
+            return False
         self._error_backoff_s = 0.0
-        for job in jobs:
-            self._start(job)
-        return len(jobs) < free
+        self.buffer.extend(jobs)
+        self._start_buffered()
+        return len(jobs) == room and not self._stopping.is_set()
 
-    def _start(self, job: Job) -> None:
-        task = asyncio.create_task(self.runner.handle(job), name=f"job-{job.id}")
-        self.running[job.id] = (job, task)
-        task.add_done_callback(lambda _task: self._finished(job.id))
+    def _start_buffered(self) -> None:
+        while self.buffer and len(self.running) < self.concurrency:
+            job = self.buffer.popleft()
+            task = asyncio.create_task(self.runner.handle(job), name=f"job-{job.id}")
+            self.running[job.id] = (job, task)
+            task.add_done_callback(functools.partial(self._finished, job.id))
 
-    def _finished(self, job_id: UUID) -> None:
+    def _finished(self, job_id: UUID, _task: asyncio.Task[Job | None]) -> None:
         self.running.pop(job_id, None)
-        self.broker.wakeup.set()
+        if not self._stopping.is_set():
+            self._start_buffered()
+            self.wakeup.set()  # room in the buffer: maybe claim more
 
-    async def _wait(self, idle: bool) -> None:
-        """Sleep until woken: a new job, a free slot, a stop, or the next due time."""
-        timeout = self.broker.poll_interval_s
+    async def _wait(self) -> None:
+        """Sleep until woken: a new job, a finished one, a stop, or the next due time."""
+        timeout = self.claims.poll_interval_s
         if self._error_backoff_s:
             timeout = self._error_backoff_s
-        elif idle:
+        elif not self.running and not self.buffer:
             timeout = await self._until_next_due(timeout)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.broker.wakeup.wait(), timeout)
+            await asyncio.wait_for(self.wakeup.wait(), timeout)
 
     async def _until_next_due(self, ceiling: float) -> float:
         try:
-            next_run_at = await self.store.next_run_at()
+            next_run_at = await self.leases.next_run_at()
         except Exception:
             return ceiling
         if next_run_at is None:
@@ -146,22 +167,32 @@ class TableConsumer(Consumer):
         return max(0.0, min(ceiling, (next_run_at - utcnow()).total_seconds()))
 
     async def _renew_leases(self) -> None:
-        interval = self.broker.lease.total_seconds() / 3
+        interval = self.claims.lease.total_seconds() / 3
         while True:
             await asyncio.sleep(interval)
-            ids = list(self.running)
+            ids = self.held()
             try:
-                held = await self.store.renew(self.broker.owner, ids, utcnow() + self.broker.lease)
+                until = utcnow() + self.claims.lease
+                still_held = await self.leases.renew(self.claims.owner, ids, until)
             except Exception as exc:
                 log.error("lease renewal failed; will try again", error=str(exc))
                 continue
-            # A job that finished during the renewal is no longer held, and not lost either.
-            lost = [job_id for job_id in ids if job_id not in held and job_id in self.running]
-            if lost:
-                log.warning("lost the lease of running jobs", job_ids=[str(i) for i in lost])
+            self._forget_lost(set(ids) - still_held)
+
+    def _forget_lost(self, lost: set[UUID]) -> None:
+        """Leases that ran out (the job ran elsewhere): buffered ones must not run here.
+        A job that finished during the renewal is not lost either."""
+        lost = {job_id for job_id in lost if job_id in self.held()}
+        if not lost:
+            return
+        self.buffer = collections.deque(job for job in self.buffer if job.id not in lost)
+        log.warning("lost the lease of held jobs", job_ids=sorted(str(i) for i in lost))
 
     async def _drain(self) -> None:
-        """Give running jobs the grace period, then cancel and hand back the rest."""
+        """Hand back buffered jobs; give running ones the grace period, then hand them back."""
+        buffered, self.buffer = list(self.buffer), collections.deque()
+        for job in buffered:
+            await self._hand_back(job, quiet=True)
         if not self.running:
             return
         tasks = [task for _job, task in self.running.values()]
@@ -174,9 +205,13 @@ class TableConsumer(Consumer):
         for job in leftovers:
             await self._hand_back(job)
 
-    async def _hand_back(self, job: Job) -> None:
-        released = await self.store.release(job)
-        log.warning(
-            "job handed back unfinished" if released else "job could not be handed back",
-            **job_fields(job),
-        )
+    async def _hand_back(self, job: Job, *, quiet: bool = False) -> None:
+        try:
+            released = await self.leases.release(job)
+        except Exception as exc:
+            log.error("job could not be handed back", **job_fields(job), error=str(exc))
+            return
+        if released is None:
+            log.warning("job could not be handed back", **job_fields(job))
+        elif not quiet:
+            log.warning("job handed back unfinished", **job_fields(job))
