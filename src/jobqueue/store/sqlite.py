@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import structlog
@@ -31,6 +31,7 @@ CHECKPOINT_INTERVAL_S = 1.0
 """How often the WAL is copied back into the database file (off the event loop)."""
 
 Row = tuple[Any, ...]
+T = TypeVar("T")
 
 
 class SqliteJobStore:
@@ -44,11 +45,16 @@ class SqliteJobStore:
         self.timeout_s = timeout_s
         self._conn: sqlite3.Connection | None = None
         self._checkpoints: asyncio.Task[None] | None = None
+        self._deferred: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
 
     async def insert(self, new_jobs: Sequence[Job]) -> list[Job]:
         rows = [_encode_job(job) for job in new_jobs]
-        with self._transaction() as conn:
-            conn.executemany(sql.INSERT_JOB, rows)
+        if len(new_jobs) == 1 and new_jobs[0].idempotency_key is None:
+            # Nothing can conflict without a key: share a commit with concurrent creates.
+            await self._shared_commit(lambda conn: conn.execute(sql.INSERT_JOB, rows[0]))
+        else:
+            with self._transaction() as conn:
+                conn.executemany(sql.INSERT_JOB, rows)
         return list(new_jobs)
 
     async def get(self, job_id: UUID) -> Job | None:
@@ -109,7 +115,9 @@ class SqliteJobStore:
         return {UUID(hex=row[0]) for row in self._rows(sql.RENEW_LEASES, params)}
 
     async def complete(self, job: Job) -> Job | None:
-        return self._one(sql.COMPLETE, _held(job))
+        params = _held(job)
+        row = await self._shared_commit(lambda conn: conn.execute(sql.COMPLETE, params).fetchone())
+        return None if row is None else decode_job(row)
 
     async def schedule_retry(self, job: Job, run_at: datetime, error: str) -> Job | None:
         return self._one(
@@ -151,6 +159,8 @@ class SqliteJobStore:
         self._rows("SELECT 1", ())
 
     async def close(self) -> None:
+        if self._deferred:
+            self._commit_deferred()  # writes already promised to their callers
         if self._checkpoints is not None:
             self._checkpoints.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -159,6 +169,29 @@ class SqliteJobStore:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+    def _shared_commit(self, write: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        """Run ``write`` in a transaction shared with every write deferred in the same turn
+        of the event loop: a commit costs more than the statements it holds."""
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._deferred.append((write, future))
+        if len(self._deferred) == 1:
+            asyncio.get_running_loop().call_soon(self._commit_deferred)
+        return future
+
+    def _commit_deferred(self) -> None:
+        writes, self._deferred = self._deferred, []
+        try:
+            with self._transaction() as conn:
+                results = [write(conn) for write, _future in writes]
+        except Exception as exc:
+            for _write, future in writes:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (_write, future), result in zip(writes, results, strict=True):
+            if not future.done():
+                future.set_result(result)
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
