@@ -1,4 +1,6 @@
-"""Use cases: every change to a job goes through here, so row and queue stay consistent."""
+"""Use cases: every change a client asks for, and every attempt's outcome, goes through here,
+so row and queue stay consistent. Consumers only take, renew and give back leases
+(``queue.base.Leases``); what an attempt came to is recorded here."""
 
 from __future__ import annotations
 
@@ -129,10 +131,6 @@ class JobService:
         if isinstance(outcome, Succeeded):
             return await self._dropped_if_none(job, await self.store.complete(job))
         return await self._record_failure(job, outcome)
-
-    async def release(self, job: Job) -> Job | None:
-        """Hand a running job back unfinished, without spending its attempt."""
-        return await self.store.release(job)
 
     async def expired_runs(self, limit: int) -> list[Job]:
         """Processing jobs whose lease has run out (their worker is gone)."""

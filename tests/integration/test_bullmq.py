@@ -13,8 +13,9 @@ import pytest
 import structlog
 
 from jobqueue.domain.jobs import JobStatus
-from jobqueue.queue.bullmq import PRIORITY_OFFSET, BullMQBroker
+from jobqueue.queue.bullmq import BullMQBroker
 from jobqueue.queue.bullmq_consumer import BullMQConsumer
+from jobqueue.queue.bullmq_wire import PRIORITY_OFFSET
 from tests.integration import behaviour_handlers as handlers
 from tests.integration.conftest import RedisMode, Service, running_service
 

@@ -12,7 +12,7 @@ import pytest
 
 from jobqueue.domain.jobs import Job, utcnow
 from jobqueue.queue.bullmq import BullMQBroker
-from jobqueue.worker.reconciler import Reconciler
+from jobqueue.queue.bullmq_reconciler import Reconciler
 from tests.integration import behaviour_handlers as handlers
 from tests.integration.conftest import RedisMode, Service, running_service
 from tests.services import RedisServer, flush_redis, private_redis

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from jobqueue.queue.bullmq import PRIORITY_OFFSET
+from jobqueue.queue.bullmq_wire import PRIORITY_OFFSET
 from tests.integration.conftest import RedisMode, running_service
 from tests.services import unavailable
 

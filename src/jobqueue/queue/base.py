@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
-from jobqueue.domain.jobs import DeadLetter, Job
+from jobqueue.domain.jobs import DeadLetter, Job, JobFilter
 
 
 class Leases(Protocol):
@@ -26,9 +26,10 @@ class Leases(Protocol):
         ...
 
     async def start(
-        self, job_id: UUID, attempt: int, owner: str, lease_until: datetime
+        self, job_id: UUID, owner: str, lease_until: datetime, due_by: datetime
     ) -> Job | None:
-        """Start attempt ``attempt`` of a job delivered by a pushing queue (BullMQ)."""
+        """Start the next attempt of a pending job due by ``due_by`` (a pushing queue's
+        delivery); None when it is not pending, not due yet, or gone."""
         ...
 
     async def get(self, job_id: UUID) -> Job | None:
@@ -66,6 +67,26 @@ class JobRunner(Protocol):
 
     async def record_lost_attempt(self, job: Job) -> Job | None:
         """``job`` was delivered again because the worker running it died: record that."""
+        ...
+
+
+class Repairs(Protocol):
+    """What a broker's recovery loop may ask of the service (which records every outcome)."""
+
+    async def recover_expired(self, limit: int = 100) -> int:
+        """Record a failed attempt for every job whose lease ran out; returns how many."""
+        ...
+
+    async def expired_runs(self, limit: int) -> list[Job]:
+        """Processing jobs whose lease has run out."""
+        ...
+
+    async def record_lost_attempt(self, job: Job) -> Job | None:
+        """The worker running ``job`` died: that attempt failed, the retry rule decides."""
+        ...
+
+    async def list_jobs(self, query: JobFilter) -> list[Job]:
+        """Jobs matching ``query``, newest first."""
         ...
 
 
@@ -107,6 +128,10 @@ class Broker(abc.ABC):
     @abc.abstractmethod
     def consumer(self, runner: JobRunner, concurrency: int) -> Consumer:
         """A consumer that hands this queue's jobs to ``runner``."""
+
+    @abc.abstractmethod
+    def recovery(self, repairs: Repairs) -> Coroutine[Any, Any, None]:
+        """The loop a worker runs beside its consumer to repair what crashes leave behind."""
 
     async def close(self) -> None:
         """Release connections."""

@@ -2,7 +2,7 @@
 
 The row stays the source of truth; a BullMQ job is only the trigger that makes a worker run
 it, with the BullMQ job id equal to the row id so that enqueueing is idempotent. All of
-BullMQ's camelCase option dictionaries live in this module and ``bullmq_consumer``.
+BullMQ's camelCase dictionaries live in ``bullmq_wire``.
 
 Every Redis call made on a request path is bounded by REDIS_TIMEOUT_MS: with Redis down a
 POST still answers (the row is committed; the reconciler enqueues it later) and /health
@@ -12,45 +12,38 @@ answers 503 naming redis.
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Awaitable, Sequence
-from datetime import UTC, datetime
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 from uuid import UUID
 
 import structlog
 from bullmq import Queue
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
 
 from jobqueue.config import Settings
-from jobqueue.domain.jobs import DeadLetter, Job, JSONObject, utcnow
-from jobqueue.queue.base import Broker, Consumer, JobRunner
-from jobqueue.store.base import JobStore
+from jobqueue.domain.jobs import DeadLetter, Job
+from jobqueue.queue.base import Broker, Consumer, JobRunner, Leases, Repairs
+from jobqueue.queue.bullmq_consumer import BullMQConsumer
+from jobqueue.queue.bullmq_reconciler import Reconciler
+from jobqueue.queue.bullmq_wire import (
+    DLQ_NAME,
+    FINISHED_STATES,
+    LIVE_STATES,
+    QUEUE_NAME,
+    RedisTarget,
+    dead_letter_data,
+    job_data,
+    job_options,
+    redis_address,
+    redis_client,
+)
+from jobqueue.store.batching import GroupCommit
 
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 
-QUEUE_NAME = "job-queue"
-DLQ_NAME = "job-dlq"
-
-PRIORITY_OFFSET = 1_000_001
-"""Ours run -1,000,000..1,000,000 (lower first); BullMQ's run 1..2**21 (lower first)."""
-KEEP_COMPLETED = {"count": 1000}
-"""Completed BullMQ jobs kept (the row keeps the outcome; these are for Bull Board)."""
-KEEP_FAILED = {"count": 10000}
-"""Failed BullMQ jobs kept, long enough to inspect in Bull Board (the DLQ rows keep all)."""
-
-LIVE_STATES = frozenset({"waiting", "prioritized", "delayed", "active", "waiting-children"})
-"""BullMQ states in which a job will still run (or is running)."""
-FINISHED_STATES = frozenset({"completed", "failed"})
-"""States of a BullMQ job that is stored but will not run again: it blocks a new add."""
-
 _STATE_CHUNK = 50  # state look-ups sent at once by the reconciler: bounds open connections
+_MAX_PUBLISH_BATCH = 500
 
 
 class BullMQBroker(Broker):
@@ -59,18 +52,23 @@ class BullMQBroker(Broker):
     name = QUEUE_NAME
     dependency = "redis"
 
-    def __init__(self, settings: Settings, store: JobStore) -> None:
+    def __init__(self, settings: Settings, leases: Leases) -> None:
         """Connects lazily: nothing touches Redis until the first call."""
         if settings.queue_url is None:
             raise ValueError("BullMQBroker needs REDIS_URL, or REDIS_HOST and REDIS_PORT")
         self.settings = settings
-        self.store = store
+        self.leases = leases
         self.url = settings.queue_url
         self.timeout_s = settings.redis_timeout_ms / 1000
+        self.target = RedisTarget(self.url, self.timeout_s)
         self.redis = redis_client(self.url, self.timeout_s)
         self.queue = Queue(QUEUE_NAME, {"connection": self.redis})
         self.dlq = Queue(DLQ_NAME, {"connection": self.redis})
         self._connected_logged = False
+        # New jobs from concurrent requests share one addBulk round trip.
+        self._fresh: GroupCommit[Job, UUID, bool] = GroupCommit(
+            self._add_fresh, key=lambda job: job.id, max_batch=_MAX_PUBLISH_BATCH
+        )
 
     async def publish(self, jobs: Sequence[Job]) -> None:
         """Add a BullMQ job per row (bounded); a finished leftover of the same id goes first.
@@ -79,7 +77,9 @@ class BullMQBroker(Broker):
         to pending (retry, PATCH) would never run again if its completed or failed BullMQ job
         were kept. A delayed one is replaced so that a changed nextRunAt takes effect.
         """
-        if jobs:
+        if len(jobs) == 1 and jobs[0].updated_at == jobs[0].created_at:
+            await self._fresh.submit(jobs[0])  # bounded inside: the flush is shared
+        elif jobs:
             await self.bounded(self._enqueue(jobs))
 
     async def withdraw(self, job_id: UUID) -> None:
@@ -108,9 +108,20 @@ class BullMQBroker(Broker):
 
     def consumer(self, runner: JobRunner, concurrency: int) -> Consumer:
         """A BullMQ worker on `job-queue` that runs rows through ``runner``."""
-        from jobqueue.queue.bullmq_consumer import BullMQConsumer
+        return BullMQConsumer(
+            self.leases,
+            runner,
+            concurrency,
+            redis=self.target,
+            settings=self.settings,
+            on_connected=self.note_connected,
+        )
 
-        return BullMQConsumer(self, runner, concurrency)
+    async def recovery(self, repairs: Repairs) -> None:
+        """The reconciler: BullMQ re-runs a dead worker's job itself (its stalled-job check),
+        so the table's lease recovery would fail jobs BullMQ still runs; the reconciler
+        covers what BullMQ cannot see instead."""
+        await Reconciler(repairs, self, self.settings).run()
 
     async def live_job_ids(self, job_ids: Sequence[UUID]) -> set[UUID]:
         """The ids among ``job_ids`` whose BullMQ job is waiting, delayed or running."""
@@ -133,7 +144,7 @@ class BullMQBroker(Broker):
 
     async def bounded(self, call: Awaitable[T]) -> T:
         """Await one Redis call for at most REDIS_TIMEOUT_MS; log the first success."""
-        result = await asyncio.wait_for(call, self.timeout_s)
+        result = await self.target.bounded(call)
         self.note_connected()
         return result
 
@@ -152,6 +163,10 @@ class BullMQBroker(Broker):
         addable = fresh + await self._make_room(changed)
         if addable:
             await self.queue.addBulk([self._entry(job) for job in addable])
+
+    async def _add_fresh(self, jobs: Sequence[Job]) -> dict[UUID, bool]:
+        await self.bounded(self.queue.addBulk([self._entry(job) for job in jobs]))
+        return {job.id: True for job in jobs}
 
     async def _make_room(self, jobs: Sequence[Job]) -> list[Job]:
         """Remove stored BullMQ jobs that would swallow a new add; return the jobs to add."""
@@ -175,80 +190,5 @@ class BullMQBroker(Broker):
         return {"name": job.type, "data": job_data(job), "opts": self.job_options(job)}
 
     def job_options(self, job: Job) -> dict[str, Any]:
-        """BullMQ options: attempts and exponential backoff from the same settings as ours."""
-        return {
-            "jobId": str(job.id),
-            "attempts": job.max_attempts,
-            "backoff": {"type": "exponential", "delay": self.settings.job_backoff_ms},
-            "delay": delay_ms(job.next_run_at),
-            "priority": bullmq_priority(job.priority),
-            "removeOnComplete": KEEP_COMPLETED,
-            "removeOnFail": KEEP_FAILED,
-        }
-
-
-def job_data(job: Job) -> JSONObject:
-    """A BullMQ job's data: what the Node service put on the queue, ``{jobId, type, payload}``.
-
-    Node workers and Bull Board written for that service read these keys; our own worker
-    reads only the job id and takes everything else from the row.
-    """
-    return {"jobId": str(job.id), "type": job.type, "payload": job.payload}
-
-
-def dead_letter_data(entry: DeadLetter) -> JSONObject:
-    """A `job-dlq` entry's data, exactly the Node service's six keys."""
-    return {
-        "jobId": str(entry.job_id),
-        "type": entry.type,
-        "payload": entry.payload,
-        "reason": entry.reason,
-        "attempts": entry.attempts,
-        "failedAt": iso_ms(entry.failed_at),
-    }
-
-
-def bullmq_priority(priority: int) -> int:
-    """Our priority (lower first, 0 by default) in BullMQ's range 1..2**21 (lower first).
-
-    Every job gets one, the default ones included: BullMQ serves its plain wait list before
-    any prioritized job, so leaving 0 unprioritized would run default jobs ahead of urgent
-    (negative) ones. Equal priorities run oldest first, as in the table mode.
-    """
-    return priority + PRIORITY_OFFSET
-
-
-def delay_ms(next_run_at: datetime | None) -> int:
-    """Milliseconds until ``next_run_at``; 0 when unset or past."""
-    if next_run_at is None:
-        return 0
-    return max(0, math.ceil((next_run_at - utcnow()).total_seconds() * 1000))
-
-
-def iso_ms(moment: datetime) -> str:
-    """UTC ISO 8601 with milliseconds and ``Z``, as the Node service wrote times."""
-    utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
-
-
-def redis_address(url: str) -> tuple[str, int]:
-    """Host and port of a Redis URL, for the startup line."""
-    parts = urlsplit(url)
-    return parts.hostname or "localhost", parts.port or 6379
-
-
-def redis_client(url: str, timeout_s: float) -> Redis:
-    """A client that fails fast when Redis is down instead of retrying for minutes."""
-    return Redis.from_url(
-        url,
-        decode_responses=True,  # BullMQ's scripts expect str replies
-        socket_connect_timeout=timeout_s,
-        socket_timeout=max(timeout_s, 5.0),
-        retry=fast_retry(),
-        retry_on_error=[BusyLoadingError, ConnectionError, TimeoutError],
-    )
-
-
-def fast_retry() -> Retry:
-    """Two quick retries: bullmq's default (20, up to 20 s apart) outlasts any request."""
-    return Retry(ExponentialBackoff(cap=0.2, base=0.02), 2)
+        """BullMQ options for ``job`` under these settings."""
+        return job_options(job, self.settings.job_backoff_ms)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -30,9 +31,17 @@ from uuid import UUID
 import structlog
 from bullmq import DelayedError, UnrecoverableError, Worker
 
+from jobqueue.config import Settings
 from jobqueue.domain.jobs import Job, JobStatus, job_fields, utcnow
-from jobqueue.queue.base import Consumer, JobRunner
-from jobqueue.queue.bullmq import QUEUE_NAME, BullMQBroker, delay_ms, fast_retry, redis_address
+from jobqueue.queue.base import Consumer, JobRunner, Leases
+from jobqueue.queue.bullmq_wire import (
+    QUEUE_NAME,
+    RedisTarget,
+    delay_ms,
+    fast_retry,
+    redis_address,
+    worker_options,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -50,10 +59,21 @@ class RetryScheduledError(Exception):
 class BullMQConsumer(Consumer):
     """A bullmq ``Worker`` on `job-queue` whose processor runs rows through ``runner``."""
 
-    def __init__(self, broker: BullMQBroker, runner: JobRunner, concurrency: int) -> None:
-        self.broker = broker
-        self.store = broker.store
-        self.settings = broker.settings
+    def __init__(
+        self,
+        leases: Leases,
+        runner: JobRunner,
+        concurrency: int,
+        *,
+        redis: RedisTarget,
+        settings: Settings,
+        on_connected: Callable[[], None],
+    ) -> None:
+        """``on_connected`` is called once Redis answers (the startup line)."""
+        self.leases = leases
+        self.redis = redis
+        self.settings = settings
+        self.on_connected = on_connected
         self.runner = runner
         self.concurrency = concurrency
         self.lease = timedelta(milliseconds=self.settings.job_lease_ms)
@@ -70,7 +90,8 @@ class BullMQConsumer(Consumer):
 
     async def run(self) -> None:
         """Deliver jobs until ``stop``; returns once running jobs ended or were handed back."""
-        self.worker = Worker(QUEUE_NAME, self.process, self._worker_options())
+        options = worker_options(self.redis.url, self.concurrency, self.settings.job_lease_ms)
+        self.worker = Worker(QUEUE_NAME, self.process, options)
         for connection in (self.worker.redisConnection, self.worker.blockingRedisConnection):
             connection.conn.set_retry(fast_retry())  # bullmq's own retries block for minutes
         self._listen(self.worker)
@@ -110,27 +131,24 @@ class BullMQConsumer(Consumer):
         Raises ``DelayedError`` when the delivery was put back (stopping, not due yet, the
         database did not answer), and what ``_settle`` raises for a lost attempt.
         """
-        lost: Job | None = None
+        if self._stopping.is_set():
+            await self._put_back(job, token, None)
         try:
-            current = await self.store.get(row_id)
-            if current is None or current.status not in _RUNNABLE:
-                return None
-            if self._stopping.is_set():
-                await self._put_back(job, token, None)
-            if current.status is JobStatus.PROCESSING:
-                lost = await self._record_lost_attempt(current)
-            else:
-                if _not_due(current.next_run_at):
-                    await self._put_back(job, token, current.next_run_at)
-                owner = token or str(self.worker.id)
-                lease_until = utcnow() + self.lease
-                return await self.store.start(row_id, current.attempts + 1, owner, lease_until)
-        except DelayedError:
-            raise
+            owner = token or str(self.worker.id)
+            lease_until = utcnow() + self.lease
+            due_by = utcnow() + _EARLY_TOLERANCE
+            started = await self.leases.start(row_id, owner, lease_until, due_by)
+            if started is not None:
+                return started  # the usual case: one round trip
+            current = await self.leases.get(row_id)
         except Exception as exc:
             log.error("could not start the job; it runs later", job_id=str(row_id), error=str(exc))
             await self._put_back(job, token, utcnow() + _DB_ERROR_DELAY)
-        _settle(lost)
+        if current is None or current.status not in _RUNNABLE:
+            return None
+        if current.status is JobStatus.PENDING:
+            await self._put_back(job, token, current.next_run_at)  # not due yet
+        _settle(await self._record_lost_attempt(current))
         return None
 
     async def _record_lost_attempt(self, current: Job) -> Job | None:
@@ -156,7 +174,7 @@ class BullMQConsumer(Consumer):
 
     async def _hand_back(self, job: Any, token: str | None, row: Job) -> None:
         """Give the attempt back in the row and in BullMQ, then end this delivery."""
-        released = await self.store.release(row)
+        released = await self.leases.release(row)
         log.warning(
             "job handed back unfinished" if released else "job could not be handed back",
             **job_fields(row),
@@ -172,7 +190,7 @@ class BullMQConsumer(Consumer):
         opts = {"skipAttempt": True}
         try:
             move = job.backend.moveToDelayed(job.id, now_ms, delay_ms(when), token or "0", opts)
-            await asyncio.wait_for(move, self.broker.timeout_s)
+            await self.redis.bounded(move)
         except Exception as exc:
             # Its lock then runs out and BullMQ's stalled-job check runs it again.
             log.warning(
@@ -186,8 +204,9 @@ class BullMQConsumer(Consumer):
             try:
                 # Pitfall 1: until the blocking connection knows the Redis version, the worker
                 # rounds its waits up to whole seconds, so a 2 s backoff would wait 3 s.
-                await self.broker.bounded(self.worker.blockingRedisConnection.getRedisVersion())
-                await self.broker.bounded(self.worker.redisConnection.getRedisVersion())
+                await self.redis.bounded(self.worker.blockingRedisConnection.getRedisVersion())
+                await self.redis.bounded(self.worker.redisConnection.getRedisVersion())
+                self.on_connected()
                 return True
             except Exception as exc:
                 log.error("Redis not reachable; will try again", error=str(exc))
@@ -222,24 +241,12 @@ class BullMQConsumer(Consumer):
         elif closing.exception() is not None:
             log.warning("closing the BullMQ worker failed", error=str(closing.exception()))
 
-    def _worker_options(self) -> dict[str, Any]:
-        lease_ms = self.settings.job_lease_ms
-        return {
-            "connection": self.broker.url,
-            "concurrency": self.concurrency,
-            "autorun": False,
-            "lockDuration": lease_ms,  # a dead worker's job runs again after JOB_LEASE_MS
-            "stalledInterval": lease_ms,
-            "maxStalledCount": 1,
-            "runRetryDelay": 1000,  # after a Redis error; bullmq's 15 s would idle past a restart
-        }
-
     def _listen(self, worker: Any) -> None:
         # Pitfall 2: plain functions only: bullmq calls handlers without awaiting them.
         worker.on("error", _on_error)
         worker.on("stalled", _on_stalled)
         worker.on("failed", _on_failed)
-        host, port = redis_address(self.broker.url)
+        host, port = redis_address(self.redis.url)
         log.debug("BullMQ worker created", queue=QUEUE_NAME, host=host, port=port)
 
 

@@ -21,7 +21,7 @@ from uuid import UUID
 import structlog
 
 from jobqueue.domain.jobs import Job, job_fields, utcnow
-from jobqueue.queue.base import Broker, Consumer, JobRunner, Leases
+from jobqueue.queue.base import Broker, Consumer, JobRunner, Leases, Repairs
 
 log = structlog.get_logger(__name__)
 
@@ -63,6 +63,15 @@ class TableBroker(Broker):
 
     def consumer(self, runner: JobRunner, concurrency: int) -> Consumer:
         return TableConsumer(self.leases, runner, concurrency, self.claims, self.wakeup)
+
+    async def recovery(self, repairs: Repairs) -> None:
+        """Every half lease: a dead worker's jobs get a failed attempt (and so a retry)."""
+        while True:
+            try:
+                await repairs.recover_expired()
+            except Exception:
+                log.exception("lease recovery failed; will try again")
+            await asyncio.sleep(self.claims.lease.total_seconds() / 2)
 
 
 class TableConsumer(Consumer):

@@ -62,9 +62,10 @@ class JobStore(Protocol):
         ...
 
     async def start(
-        self, job_id: UUID, attempt: int, owner: str, lease_until: datetime
+        self, job_id: UUID, owner: str, lease_until: datetime, due_by: datetime
     ) -> Job | None:
-        """Mark a pending (or re-delivered processing) job as running attempt ``attempt``."""
+        """Start the next attempt of a pending job due by ``due_by`` (a pushing queue's
+        delivery); None when it is not pending, not due yet, or gone."""
         ...
 
     async def renew(self, owner: str, job_ids: Sequence[UUID], lease_until: datetime) -> set[UUID]:

@@ -120,9 +120,9 @@ class PostgresJobStore:
         return sorted(claimed, key=lambda job: (job.priority, job.created_at))
 
     async def start(
-        self, job_id: UUID, attempt: int, owner: str, lease_until: datetime
+        self, job_id: UUID, owner: str, lease_until: datetime, due_by: datetime
     ) -> Job | None:
-        return await self._one(sql.START_ATTEMPT, job_id, attempt, owner, lease_until, utcnow())
+        return await self._one(sql.START_DUE, job_id, owner, lease_until, due_by, utcnow())
 
     async def renew(self, owner: str, job_ids: Sequence[UUID], lease_until: datetime) -> set[UUID]:
         if not job_ids:

@@ -70,10 +70,10 @@ WHERE id IN (
 RETURNING {JOB_COLUMNS}
 """
 
-START_ATTEMPT = f"""
-UPDATE jobs SET status = 'processing', attempts = $2, lease_owner = $3,
-    lease_expires_at = $4, next_run_at = NULL, updated_at = $5
-WHERE id = $1 AND status IN ('pending', 'processing')
+START_DUE = f"""
+UPDATE jobs SET status = 'processing', attempts = attempts + 1, lease_owner = $2,
+    lease_expires_at = $3, next_run_at = NULL, updated_at = $5
+WHERE id = $1 AND status = 'pending' AND (next_run_at IS NULL OR next_run_at <= $4)
 RETURNING {JOB_COLUMNS}
 """
 

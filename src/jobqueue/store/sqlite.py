@@ -100,12 +100,10 @@ class SqliteJobStore:
         return sorted(claimed, key=lambda job: (job.priority, job.created_at))
 
     async def start(
-        self, job_id: UUID, attempt: int, owner: str, lease_until: datetime
+        self, job_id: UUID, owner: str, lease_until: datetime, due_by: datetime
     ) -> Job | None:
-        params = {"id": job_id.hex, "attempt": attempt, "owner": owner}
-        return self._one(
-            sql.START_ATTEMPT, {**params, "lease_until": _time(lease_until), "now": _time(utcnow())}
-        )
+        params = {"id": job_id.hex, "owner": owner, "lease_until": _time(lease_until)}
+        return self._one(sql.START_DUE, {**params, "due_by": _time(due_by), "now": _time(utcnow())})
 
     async def renew(self, owner: str, job_ids: Sequence[UUID], lease_until: datetime) -> set[UUID]:
         if not job_ids:

@@ -68,10 +68,10 @@ WHERE id IN (
 RETURNING {JOB_COLUMNS}
 """
 
-START_ATTEMPT = f"""
-UPDATE jobs SET status = 'processing', attempts = :attempt, lease_owner = :owner,
+START_DUE = f"""
+UPDATE jobs SET status = 'processing', attempts = attempts + 1, lease_owner = :owner,
     lease_expires_at = :lease_until, next_run_at = NULL, updated_at = :now
-WHERE id = :id AND status IN ('pending', 'processing')
+WHERE id = :id AND status = 'pending' AND (next_run_at IS NULL OR next_run_at <= :due_by)
 RETURNING {JOB_COLUMNS}
 """
 

@@ -1,11 +1,9 @@
-"""The worker process's loop: consume jobs, record outcomes, recover dead workers' jobs."""
+"""The worker process's loop: consume jobs, record outcomes, and run the broker's recovery."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Coroutine
-from typing import Any
 
 import structlog
 
@@ -14,7 +12,6 @@ from jobqueue.domain.jobs import Job, job_fields
 from jobqueue.queue.base import Broker, Consumer
 from jobqueue.service import JobService
 from jobqueue.worker.executor import JobExecutor
-from jobqueue.worker.reconciler import Reconciler, TriggeredBroker
 
 log = structlog.get_logger(__name__)
 
@@ -36,7 +33,7 @@ class Worker:
     async def run(self) -> None:
         """Work until ``stop``; returns once running jobs finished or were handed back."""
         log.info("Worker started", queue=self.queue_name, concurrency=self.concurrency)
-        recovery = asyncio.create_task(self._keep_queue_consistent(), name="jobqueue-recovery")
+        recovery = asyncio.create_task(self.broker.recovery(self.service), name="jobqueue-recovery")
         try:
             await self.consumer.run()
         finally:
@@ -64,23 +61,3 @@ class Worker:
                 # The lease runs out and the job runs again: delivery is at least once.
                 log.error("could not record the outcome", error=str(exc))
                 return None
-
-    def _keep_queue_consistent(self) -> Coroutine[Any, Any, None]:
-        """Redis mode: the reconciler; table mode: lease recovery.
-
-        BullMQ re-runs a dead worker's job itself (its stalled-job check), and rows of running
-        jobs keep their first lease there, so the table's lease recovery would fail jobs that
-        BullMQ still runs: the reconciler covers what BullMQ cannot see instead.
-        """
-        if isinstance(self.broker, TriggeredBroker):
-            return Reconciler(self.service, self.broker, self.settings).run()
-        return self._recover_expired_leases()
-
-    async def _recover_expired_leases(self) -> None:
-        interval = self.settings.job_lease_ms / 2000
-        while True:
-            try:
-                await self.service.recover_expired()
-            except Exception as exc:
-                log.error("lease recovery failed; will try again", error=str(exc))
-            await asyncio.sleep(interval)

@@ -27,7 +27,7 @@ import structlog
 
 from jobqueue.config import Settings
 from jobqueue.domain.jobs import Job, JobFilter, JobStatus, job_fields, utcnow
-from jobqueue.service import JobService
+from jobqueue.queue.base import Repairs
 
 log = structlog.get_logger(__name__)
 
@@ -48,7 +48,7 @@ class TriggeredBroker(Protocol):
 class Reconciler:
     """Periodically re-enqueues rows that the queue lost; bounded work per round."""
 
-    def __init__(self, service: JobService, broker: TriggeredBroker, settings: Settings) -> None:
+    def __init__(self, service: Repairs, broker: TriggeredBroker, settings: Settings) -> None:
         self.service = service
         self.broker = broker
         self.interval = timedelta(milliseconds=settings.reconcile_interval_ms)
