@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from jobqueue.config import Settings
 from jobqueue.handlers.registry import HandlerLoadError
 from jobqueue.logs import configure_logging
+from jobqueue.server import ProcessPlan
 
 app = typer.Typer(
     help="jobqueue: background jobs over HTTP. Settings come from the environment and .env.",
@@ -31,23 +32,37 @@ Insecure = Annotated[
     bool,
     typer.Option("--insecure", help="Allow a non-loopback address without API_KEYS."),
 ]
+WorkerProcesses = Annotated[
+    int | None,
+    typer.Option(
+        help="Worker processes beside the API (default: WORKER_PROCESSES or 1; 0: "
+        "the worker runs inside the API process)."
+    ),
+]
+WakeFd = Annotated[
+    int | None, typer.Option(hidden=True, help="Set by serve: the pipe that wakes this worker.")
+]
 Concurrency = Annotated[
     int | None, typer.Option(help="Jobs run at once (default: WORKER_CONCURRENCY or 5).")
 ]
 
 
 @app.command()
-def serve(
+def serve(  # noqa: PLR0917 - typer maps each parameter to an option
     host: Host = None,
     port: Port = None,
     concurrency: Concurrency = None,
+    worker_processes: WorkerProcesses = None,
     no_migrate: NoMigrate = False,
     insecure: Insecure = False,
 ) -> None:
-    """Run the API and a worker in one process (the embedded default)."""
-    settings = _settings(host=host, port=port, worker_concurrency=concurrency)
+    """Run the API and the worker (the embedded default): the worker in its own process."""
+    settings = _settings(
+        host=host, port=port, worker_concurrency=concurrency, worker_processes=worker_processes
+    )
     _check_exposure(settings, insecure)
-    _run(settings, api=True, worker=True, migrate=not no_migrate)
+    plan = ProcessPlan(True, True, not no_migrate, worker_processes=settings.worker_processes)
+    _run(settings, plan)
 
 
 @app.command()
@@ -57,14 +72,14 @@ def api(
     """Run only the HTTP API (workers run elsewhere)."""
     settings = _settings(host=host, port=port)
     _check_exposure(settings, insecure)
-    _run(settings, api=True, worker=False, migrate=not no_migrate)
+    _run(settings, ProcessPlan(api=True, worker=False, migrate=not no_migrate))
 
 
 @app.command()
-def worker(concurrency: Concurrency = None) -> None:
+def worker(concurrency: Concurrency = None, wake_fd: WakeFd = None) -> None:
     """Run only a worker: claim jobs and run their handlers."""
     settings = _settings(worker_concurrency=concurrency)
-    _run(settings, api=False, worker=True, migrate=False)
+    _run(settings, ProcessPlan(api=False, worker=True, migrate=False, wake_fd=wake_fd))
 
 
 @app.command()
@@ -110,13 +125,15 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _run(settings: Settings, *, api: bool, worker: bool, migrate: bool) -> None:
+def _run(settings: Settings, plan: ProcessPlan) -> None:
     from jobqueue.server import run_process
+    from jobqueue.store.migrate import MigrationError
+    from jobqueue.supervisor import WorkerStartError
 
     configure_logging(settings.log_level, settings.log_format)
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(run_process(settings, api=api, worker=worker, migrate=migrate))
-    except HandlerLoadError as exc:
+            runner.run(run_process(settings, plan))
+    except (HandlerLoadError, MigrationError, WorkerStartError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     """``auto``: readable in a terminal, JSON lines otherwise."""
     worker_concurrency: int = Field(default=5, ge=1, le=1000)
     """Jobs run at once per worker process."""
+    worker_processes: int = Field(default=1, ge=0, le=64)
+    """``jobqueue serve``: worker processes started beside the API process, so the API and
+    the worker each get a core; 0 runs the worker inside the API process."""
     worker_prefetch: int = Field(default=10, ge=0, le=10000)
     """Table modes: jobs a worker claims ahead of its free handler slots, so that a finished
     job's slot is refilled at once and one claim takes many jobs. They count as processing."""

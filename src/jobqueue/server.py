@@ -1,88 +1,111 @@
-"""Run the API, the worker, or both in one event loop, and shut them down gracefully."""
+"""Run the API, the worker, or both, and shut them down gracefully."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
-import socket
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
-import uvicorn
 
-from jobqueue.api.app import create_app
 from jobqueue.config import Settings
 from jobqueue.runtime import Runtime
-from jobqueue.store.migrate import migrate_async
+from jobqueue.worker.runner import Worker
 
 log = structlog.get_logger(__name__)
 
 
-class ApiServer(uvicorn.Server):
-    """uvicorn, minus its own signal handling (ours stops the worker too)."""
+@dataclass(frozen=True, slots=True)
+class ProcessPlan:
+    """What one jobqueue process runs."""
 
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
+    api: bool
+    """Serve the HTTP API."""
+    worker: bool
+    """Run jobs: in this process, or in ``worker_processes`` children."""
+    migrate: bool
+    """Apply pending migrations first."""
+    worker_processes: int = 0
+    """With ``api`` and ``worker``: run the worker in this many child processes."""
+    wake_fd: int | None = None
+    """In a child of ``serve``: the pipe that wakes it, and whose end means serve is gone."""
 
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        if self.started:
-            host, port = self.config.host, self.config.port
-            shown = f"[{host}]" if ":" in host else host
-            log.info("Server running at http://%s:%s" % (shown, port))  # noqa: UP031
 
-
-async def run_process(settings: Settings, *, api: bool, worker: bool, migrate: bool) -> None:
-    """Start what was asked for; on SIGTERM or SIGINT stop it all and return."""
+async def run_process(settings: Settings, plan: ProcessPlan) -> None:
+    """Start what ``plan`` asks for; on SIGTERM or SIGINT stop it all and return."""
     stopping = asyncio.Event()
     stoppers: list[Callable[[], None]] = [stopping.set]
     # Handle signals from the first moment, so that a stop during start-up also exits 0.
     _on_signals(lambda: [stop() for stop in stoppers])
-    if migrate:
+    if plan.migrate:
+        from jobqueue.store.migrate import migrate_in_subprocess
+
         log.info("applying migrations", database=_redacted(settings.database_url))
-        await migrate_async(settings.database_url)
+        await migrate_in_subprocess(settings.database_url)
     if stopping.is_set():
         log.info("stopped during start-up")
         return
     runtime = Runtime.build(settings)
-    parts: list[Coroutine[Any, Any, None]] = []
-    if worker:
-        job_worker = runtime.worker()
-        parts.append(job_worker.run())
-        stoppers.append(job_worker.stop)
-    if api:
-        server = ApiServer(_uvicorn_config(runtime, settings))
-        parts.append(server.serve())
-        stoppers.append(lambda: setattr(server, "should_exit", True))
     try:
-        await asyncio.gather(*parts)
+        await _run_parts(runtime, plan, stoppers, stopping)
     finally:
         await runtime.close()
         log.info("shutdown complete")
 
 
-def _uvicorn_config(runtime: Runtime, settings: Settings) -> uvicorn.Config:
-    return uvicorn.Config(
-        create_app(runtime.service, settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        lifespan="off",
-        timeout_graceful_shutdown=max(1, settings.shutdown_grace_ms // 1000),
-    )
+async def _run_parts(
+    runtime: Runtime,
+    plan: ProcessPlan,
+    stoppers: list[Callable[[], None]],
+    stopping: asyncio.Event,
+) -> None:
+    parts: list[Coroutine[Any, Any, None]] = []
+    if plan.worker and plan.worker_processes > 0:
+        parts.append(await _worker_processes(runtime, plan.worker_processes, stoppers))
+    elif plan.worker:
+        job_worker = runtime.worker()
+        parts.append(job_worker.run())
+        stoppers.append(job_worker.stop)
+        if plan.wake_fd is not None:
+            parts.append(_follow_parent(job_worker, plan.wake_fd, runtime))
+    if plan.api and not stopping.is_set():
+        from jobqueue.api.serving import api_server
+
+        server = api_server(runtime.service, runtime.settings)
+        parts.append(server.serve())
+        stoppers.append(server.stop)
+    await asyncio.gather(*parts)
+
+
+async def _worker_processes(
+    runtime: Runtime, count: int, stoppers: list[Callable[[], None]]
+) -> Coroutine[Any, Any, None]:
+    """Start the worker processes (their workers have started on return); the coroutine
+    returned keeps them running until the process stops."""
+    from jobqueue.supervisor import WorkerProcesses
+
+    settings = runtime.settings
+    children = WorkerProcesses(count, settings.worker_concurrency)
+    stopped = asyncio.Event()
+    stoppers.append(stopped.set)  # before the first await: a stop meanwhile is not lost
+    await children.start()
+    runtime.broker.also_wake(children.wake)
+    return children.run(stopped, settings.shutdown_grace_ms / 1000)
+
+
+async def _follow_parent(job_worker: Worker, channel_fd: int, runtime: Runtime) -> None:
+    from jobqueue.supervisor import follow_parent
+
+    await job_worker.started.wait()
+    follow_parent(channel_fd, runtime.broker.wake)
 
 
 def _on_signals(stop: Any) -> None:
     loop = asyncio.get_running_loop()
-    received = 0
 
     def handle(signum: int) -> None:
-        nonlocal received
-        received += 1
         log.info("signal received; shutting down", signal=signal.Signals(signum).name)
         stop()
 
@@ -91,6 +114,9 @@ def _on_signals(stop: Any) -> None:
 
 
 def _redacted(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
+    scheme, sep, rest = url.partition("://")
+    credentials, at, location = rest.rpartition("@")
+    if not at or ":" not in credentials:
+        return url
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}{sep}{user}:***@{location}"

@@ -118,6 +118,13 @@ class Broker(abc.ABC):
     async def withdraw(self, job_id: UUID) -> None:
         """A job was deleted or cancelled: it must not run."""
 
+    def wake(self) -> None:
+        """Another process committed pending jobs: look for them now (table modes)."""
+
+    def also_wake(self, others: Callable[[], None]) -> None:
+        """Call ``others`` whenever jobs are published: it wakes consumers in other processes
+        that nothing else would wake (table modes; BullMQ wakes its workers itself)."""
+
     async def publish_dead_letter(self, entry: DeadLetter) -> None:
         """A job failed for good (the database already holds the entry)."""
         del entry

@@ -13,7 +13,7 @@ import asyncio
 import collections
 import contextlib
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
@@ -53,10 +53,19 @@ class TableBroker(Broker):
         self.leases = leases
         self.claims = claims
         self.wakeup = asyncio.Event()
+        self._others: list[Callable[[], None]] = []
 
     async def publish(self, jobs: Sequence[Job]) -> None:
         if jobs:
-            self.wakeup.set()
+            self.wake()
+            for wake_others in self._others:
+                wake_others()
+
+    def wake(self) -> None:
+        self.wakeup.set()
+
+    def also_wake(self, others: Callable[[], None]) -> None:
+        self._others.append(others)
 
     async def withdraw(self, job_id: UUID) -> None:
         """Nothing to do: a deleted or cancelled row can no longer be claimed."""

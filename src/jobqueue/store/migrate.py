@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from pathlib import Path
 
 from alembic import command
@@ -27,3 +29,19 @@ def migrate(database_url: str, revision: str = "head") -> None:
 async def migrate_async(database_url: str, revision: str = "head") -> None:
     """``migrate`` from inside a running event loop (Alembic's env starts its own loop)."""
     await asyncio.to_thread(migrate, database_url, revision)
+
+
+class MigrationError(Exception):
+    """``jobqueue migrate`` failed; its own log lines say why."""
+
+
+async def migrate_in_subprocess(database_url: str) -> None:
+    """``jobqueue migrate`` in a child process, so that Alembic and SQLAlchemy never load
+    into a long-running server (they hold tens of megabytes it never needs again)."""
+    env = {**os.environ, "DATABASE_URL": database_url}
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "jobqueue", "migrate", env=env, stdout=asyncio.subprocess.DEVNULL
+    )
+    code = await child.wait()
+    if code != 0:
+        raise MigrationError(f"applying migrations failed (exit status {code}); see above")

@@ -29,10 +29,13 @@ class Worker:
         self.consumer: Consumer = broker.consumer(self, self.concurrency)
         self.queue_name = broker.name
         self.executor = executor
+        self.started = asyncio.Event()
+        """Set once the worker has announced itself and begun consuming."""
 
     async def run(self) -> None:
         """Work until ``stop``; returns once running jobs finished or were handed back."""
         log.info("Worker started", queue=self.queue_name, concurrency=self.concurrency)
+        self.started.set()
         recovery = asyncio.create_task(self.broker.recovery(self.service), name="jobqueue-recovery")
         try:
             await self.consumer.run()

@@ -1,0 +1,83 @@
+"""``jobqueue serve`` with its worker in a child process: woken at once, replaced when it
+dies, never left behind when serve is killed."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+from tests.support.serve import Json, ServeFactory, ServeProcess, wait_until
+
+HANDLERS_DIR = Path(__file__).parent / "handler_modules"
+HANDLERS = {"JOBQUEUE_HANDLERS": "reliability_handlers", "PYTHONPATH": str(HANDLERS_DIR)}
+NO_POLL = {"JOB_POLL_INTERVAL_MS": "60000"}  # only a wake-up can start a job in time
+
+
+def worker_pids(server: ServeProcess) -> list[int]:
+    """The pids of the worker processes serve reported starting, in order."""
+    events = server.log_events()
+    return [int(e["pid"]) for e in events if e.get("event") == "worker process started"]
+
+
+def process_exists(pid: int) -> bool:
+    """True while ``pid`` is a live (not zombie) process."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def event_order(server: ServeProcess, *names: str) -> list[int]:
+    """The position of the first log line with each event name (-1 when absent)."""
+    events = [e.get("event", "") for e in server.log_events()]
+    return [next((i for i, e in enumerate(events) if e.startswith(n)), -1) for n in names]
+
+
+def test_the_worker_runs_in_its_own_process_and_starts_before_the_api(
+    serve: ServeFactory,
+) -> None:
+    server = serve(**NO_POLL)
+    [child] = worker_pids(server)
+    assert child != server.pid
+    assert process_exists(child)
+    started, running = event_order(server, "Worker started", "Server running at")
+    assert 0 <= started < running, server.log_tail()
+    job: Json = server.create_job("noop")
+    # Polling every 60 s: only serve's wake-up over the socket can start it this soon.
+    server.wait_for_status(job["id"], "completed", timeout=5)
+
+
+def test_a_dead_worker_process_is_replaced(serve: ServeFactory) -> None:
+    server = serve(**NO_POLL)
+    [first] = worker_pids(server)
+    os.kill(first, signal.SIGKILL)
+    wait_until(lambda: len(worker_pids(server)) == 2, 15, "a second worker process")
+    job = server.create_job("noop")
+    server.wait_for_status(job["id"], "completed", timeout=5)
+    assert server.alive()
+
+
+def test_killing_serve_takes_its_worker_process_along(serve: ServeFactory, tmp_path: Path) -> None:
+    log = tmp_path / "slow.log"
+    server = serve(**HANDLERS, JOB_LEASE_MS="2000")
+    [child] = worker_pids(server)
+    job = server.create_job("slow", {"log": str(log)})
+    server.wait_for_status(job["id"], "processing")
+
+    server.kill()
+    wait_until(lambda: not process_exists(child), 10, f"worker process {child} to end")
+
+    # As after any crash, the job runs again after its lease.
+    again = serve(**HANDLERS, JOB_LEASE_MS="2000")
+    again.wait_for_status(job["id"], "completed", timeout=30, attempts=2)
+
+
+def test_sigterm_stops_the_worker_process_too(serve: ServeFactory) -> None:
+    server = serve()
+    [child] = worker_pids(server)
+    server.send_signal(signal.SIGTERM)
+    assert server.wait_exit(15) == 0
+    assert not process_exists(child)
+    assert "Worker stopped" in [e.get("event") for e in server.log_events()]
