@@ -12,7 +12,7 @@ import json
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import asyncpg
@@ -47,6 +47,15 @@ _SESSION_SETTINGS = {
 Record = Any  # asyncpg.Record: read by position in JOB_COLUMNS order
 
 
+class _Start(NamedTuple):
+    """One delivery to start: the columns of START_DUE_MANY's unnest, in order."""
+
+    job_id: UUID
+    owner: str
+    lease_until: datetime
+    due_by: datetime
+
+
 def plain_dsn(database_url: str) -> str:
     """The URL as libpq and asyncpg spell it (SQLAlchemy's ``+asyncpg`` suffix dropped)."""
     scheme, sep, rest = database_url.partition("://")
@@ -70,6 +79,9 @@ class PostgresJobStore:
         )
         self._completions: GroupCommit[Job, UUID, Job] = GroupCommit(
             self._complete_many, key=lambda job: job.id, max_batch=_MAX_BATCH
+        )
+        self._starts: GroupCommit[_Start, UUID, Job] = GroupCommit(
+            self._start_many, key=lambda start: start.job_id, max_batch=_MAX_BATCH
         )
 
     async def insert(self, new_jobs: Sequence[Job]) -> list[Job]:
@@ -122,7 +134,13 @@ class PostgresJobStore:
     async def start(
         self, job_id: UUID, owner: str, lease_until: datetime, due_by: datetime
     ) -> Job | None:
-        return await self._one(sql.START_DUE, job_id, owner, lease_until, due_by, utcnow())
+        return await self._starts.submit(_Start(job_id, owner, lease_until, due_by))
+
+    async def _start_many(self, starts: Sequence[_Start]) -> dict[UUID, Job]:
+        """One UPDATE for the deliveries of a pushing queue that arrived together."""
+        columns = list(zip(*starts, strict=True))
+        started = await self._all(sql.START_DUE_MANY, *columns, utcnow())
+        return {job.id: job for job in started}
 
     async def renew(self, owner: str, job_ids: Sequence[UUID], lease_until: datetime) -> set[UUID]:
         if not job_ids:
@@ -217,8 +235,17 @@ class PostgresJobStore:
                     timeout=self.timeout_s,
                     command_timeout=self.timeout_s * 2,
                     server_settings=_SESSION_SETTINGS,
+                    reset=_reset_cheaply,
                 )
             return self._pool
+
+
+async def _reset_cheaply(conn: asyncpg.Connection) -> None:
+    """Every statement of this store is one implicit transaction, with no cursor, lock or
+    LISTEN left behind, so asyncpg's default reset on release (a round trip each time)
+    has nothing to undo; only an interrupted transaction needs rolling back."""
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
 
 
 def _held(job: Job) -> tuple[UUID, str | None, datetime]:

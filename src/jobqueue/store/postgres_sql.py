@@ -70,11 +70,15 @@ WHERE id IN (
 RETURNING {JOB_COLUMNS}
 """
 
-START_DUE = f"""
-UPDATE jobs SET status = 'processing', attempts = attempts + 1, lease_owner = $2,
-    lease_expires_at = $3, next_run_at = NULL, updated_at = $5
-WHERE id = $1 AND status = 'pending' AND (next_run_at IS NULL OR next_run_at <= $4)
-RETURNING {JOB_COLUMNS}
+START_DUE_MANY = f"""
+UPDATE jobs SET status = 'processing', attempts = jobs.attempts + 1,
+    lease_owner = start.owner, lease_expires_at = start.lease_until, next_run_at = NULL,
+    updated_at = $5
+FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[])
+     AS start(id, owner, lease_until, due_by)
+WHERE jobs.id = start.id AND jobs.status = 'pending'
+  AND (jobs.next_run_at IS NULL OR jobs.next_run_at <= start.due_by)
+RETURNING {", ".join(f"jobs.{column.strip()}" for column in JOB_COLUMNS.split(","))}
 """
 
 RENEW_LEASES = """
