@@ -9,11 +9,12 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
+from starlette.responses import Response
 
+from jobqueue.api.responses import json_response
 from jobqueue.domain.errors import (
     DependencyUnavailableError,
     InvalidJobError,
@@ -29,10 +30,10 @@ _PLAIN_MESSAGES = {"There was an error parsing the body": "body: invalid JSON"}
 _LOCATIONS = {"body": "body", "query": "querystring", "path": "params", "header": "headers"}
 
 
-def error_response(status: int, message: str) -> JSONResponse:
+def error_response(status: int, message: str) -> Response:
     """The error body with the status's reason phrase."""
     body = {"statusCode": status, "error": HTTPStatus(status).phrase, "message": message}
-    return JSONResponse(body, status_code=status)
+    return json_response(body, status)
 
 
 def validation_message(errors: Sequence[Any]) -> str:
@@ -51,23 +52,23 @@ def validation_message(errors: Sequence[Any]) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     """Map domain, validation and dependency errors to HTTP answers without internals."""
 
-    async def on_validation(_request: Request, exc: Exception) -> JSONResponse:
+    async def on_validation(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         return error_response(400, validation_message(exc.errors()))
 
-    async def on_http(_request: Request, exc: Exception) -> JSONResponse:
+    async def on_http(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         message = _PLAIN_MESSAGES.get(str(exc.detail), str(exc.detail))
         return error_response(exc.status_code, message)
 
-    async def on_domain(_request: Request, exc: Exception) -> JSONResponse:
+    async def on_domain(_request: Request, exc: Exception) -> Response:
         return error_response(_domain_status(exc), str(exc))
 
-    async def on_database(request: Request, exc: Exception) -> JSONResponse:
+    async def on_database(request: Request, exc: Exception) -> Response:
         log.error("database error", path=request.url.path, error=type(exc).__name__)
         return error_response(503, "database is unavailable; try again shortly")
 
-    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error", path=request.url.path)
         return error_response(500, "Internal Server Error")
 

@@ -1,4 +1,8 @@
-"""The /api routes: the Node service's eight endpoints and this service's additions."""
+"""The /api routes: the Node service's eight endpoints and this service's additions.
+
+Each route answers with the bytes ``responses`` builds from the domain objects; the
+``response_model`` of a route only documents that shape in OpenAPI.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,10 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
-from fastapi.responses import JSONResponse
 
+from jobqueue.api.jsonbody import StrictJsonRoute
 from jobqueue.api.limits import require_api_key, require_json
+from jobqueue.api.responses import dead_letter_json, job_json, json_response
 from jobqueue.api.schemas import (
     BatchBody,
     CreateJobBody,
@@ -22,6 +27,7 @@ from jobqueue.service import JobService
 
 router = APIRouter(
     prefix="/api",
+    route_class=StrictJsonRoute,
     dependencies=[Depends(require_api_key)],
     responses={400: {"model": ErrorOut}, 401: {"model": ErrorOut}, 503: {"model": ErrorOut}},
 )
@@ -29,8 +35,8 @@ _FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut}}
 _CONFLICT: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut}, 409: {"model": ErrorOut}}
 
 
-def get_service(request: Request) -> JobService:
-    """The service the application was built with."""
+async def get_service(request: Request) -> JobService:
+    """The service the application was built with (async: FastAPI runs a plain def in a thread)."""
     service: JobService = request.app.state.service
     return service
 
@@ -46,20 +52,17 @@ JsonBody = [Depends(require_json)]
 @router.post("/jobs", status_code=201, response_model=JobOut, dependencies=JsonBody)
 async def create_job(
     body: CreateJobBody, service: Service, idempotency_key: IdempotencyKey = None
-) -> JSONResponse | JobOut:
+) -> Response:
     """Create a job; a repeated idempotency key answers 200 with the first job."""
     job, created = await service.create(body.to_new_job(idempotency_key))
-    out = JobOut.of(job)
-    if created:
-        return out
-    return JSONResponse(out.model_dump(mode="json", by_alias=True), status_code=200)
+    return json_response(job_json(job), 201 if created else 200)
 
 
 @router.post("/jobs/batch", status_code=201, response_model=list[JobOut], dependencies=JsonBody)
-async def create_jobs(body: BatchBody, service: Service) -> list[JobOut]:
+async def create_jobs(body: BatchBody, service: Service) -> Response:
     """Create up to 1,000 jobs in one transaction."""
     results = await service.create_many([item.to_new_job() for item in body.jobs])
-    return [JobOut.of(job) for job, _created in results]
+    return json_response([job_json(job) for job, _created in results], 201)
 
 
 @router.get("/jobs", response_model=list[JobOut])
@@ -69,40 +72,40 @@ async def list_jobs(
     type: Annotated[str | None, Query(max_length=100)] = None,
     limit: Limit = 100,
     offset: Offset = 0,
-) -> list[JobOut]:
+) -> Response:
     """Jobs, newest first, filtered by status and type."""
     jobs = await service.list_jobs(JobFilter(status, type, limit, offset))
-    return [JobOut.of(job) for job in jobs]
+    return json_response([job_json(job) for job in jobs])
 
 
-@router.get("/jobs/stats")
-async def job_stats(service: Service) -> dict[str, int]:
+@router.get("/jobs/stats", response_model=dict[str, int])
+async def job_stats(service: Service) -> Response:
     """How many jobs are in each status."""
-    return await service.stats()
+    return json_response(await service.stats())
 
 
 @router.get("/jobs/{id}", response_model=JobOut, responses=_FOUND)
-async def get_job(job_id: JobId, service: Service) -> JobOut:
+async def get_job(job_id: JobId, service: Service) -> Response:
     """One job."""
-    return JobOut.of(await service.get(job_id))
+    return json_response(job_json(await service.get(job_id)))
 
 
 @router.post("/jobs/{id}/retry", response_model=JobOut, responses=_FOUND)
-async def retry_job(job_id: JobId, service: Service) -> JobOut:
+async def retry_job(job_id: JobId, service: Service) -> Response:
     """Send a failed job back to pending, attempts reset (400 from any other status)."""
-    return JobOut.of(await service.retry(job_id))
+    return json_response(job_json(await service.retry(job_id)))
 
 
 @router.post("/jobs/{id}/cancel", response_model=JobOut, responses=_CONFLICT)
-async def cancel_job(job_id: JobId, service: Service) -> JobOut:
+async def cancel_job(job_id: JobId, service: Service) -> Response:
     """Cancel a pending job (409 from any other status)."""
-    return JobOut.of(await service.cancel(job_id))
+    return json_response(job_json(await service.cancel(job_id)))
 
 
 @router.patch("/jobs/{id}", response_model=JobOut, responses=_CONFLICT, dependencies=JsonBody)
-async def update_job(job_id: JobId, body: UpdateJobBody, service: Service) -> JobOut:
+async def update_job(job_id: JobId, body: UpdateJobBody, service: Service) -> Response:
     """Change status, attempts or nextRunAt; the queue follows the row."""
-    return JobOut.of(await service.update(job_id, body.to_changes()))
+    return json_response(job_json(await service.update(job_id, body.to_changes())))
 
 
 @router.delete("/jobs/{id}", status_code=204, responses=_FOUND)
@@ -113,8 +116,7 @@ async def delete_job(job_id: JobId, service: Service) -> Response:
 
 
 @router.get("/dlq", response_model=list[DeadLetterOut])
-async def dead_letters(
-    service: Service, limit: Limit = 100, offset: Offset = 0
-) -> list[DeadLetterOut]:
+async def dead_letters(service: Service, limit: Limit = 100, offset: Offset = 0) -> Response:
     """Jobs that failed for good, newest first."""
-    return [DeadLetterOut.of(entry) for entry in await service.dead_letters(limit, offset)]
+    entries = await service.dead_letters(limit, offset)
+    return json_response([dead_letter_json(entry) for entry in entries])
