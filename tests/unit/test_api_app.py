@@ -162,13 +162,32 @@ async def test_ids_are_uuids_and_unknown_ones_404(client: httpx.AsyncClient) -> 
     assert error_of(await client.get(missing), 404) == "Job not found"
 
 
+async def test_an_idempotency_key_above_255_characters_is_400(client: httpx.AsyncClient) -> None:
+    headers = {"Idempotency-Key": "k" * 256}
+    response = await client.post("/api/jobs", json={"type": "noop"}, headers=headers)
+    assert error_of(response, 400) == (
+        "headers/Idempotency-Key: String should have at most 255 characters"
+    )
+
+
 async def test_keys_when_set_are_required_on_every_api_route(service: StubService) -> None:
-    async with client_for(service, api_keys=KEY) as client:
+    async with client_for(service, api_keys=f"other,{KEY}") as client:
         error_of(await client.get("/api/jobs/stats"), 401)
+        error_of(await client.get("/api/no-such-route"), 401)
         wrong = {"Authorization": "Bearer nope"}
         error_of(await client.post("/api/jobs", json={"type": "noop"}, headers=wrong), 401)
-        right = {"Authorization": f"Bearer {KEY}"}
+        right = {"Authorization": f"bearer  {KEY} "}
         assert (await client.get("/api/jobs/stats", headers=right)).status_code == 200
+        assert (await client.get("/openapi.json")).status_code == 200
+
+
+async def test_with_keys_a_browser_can_ask_first_and_read_its_401(service: StubService) -> None:
+    asks = {"Origin": ORIGIN, "Access-Control-Request-Method": "GET"}
+    async with client_for(service, api_keys=KEY) as client:
+        assert (await client.options("/api/jobs/stats", headers=asks)).status_code == 200
+        refused = await client.get("/api/jobs/stats", headers={"Origin": ORIGIN})
+        error_of(refused, 401)
+        assert refused.headers["access-control-allow-origin"] == ORIGIN
 
 
 async def test_cors_reflects_only_the_configured_origin(client: httpx.AsyncClient) -> None:
@@ -228,6 +247,7 @@ async def test_openapi_documents_every_routes_bodies(client: httpx.AsyncClient) 
     assert json_schema(paths["/api/jobs"]["post"]["responses"]["201"]) == {
         "$ref": "#/components/schemas/JobOut"
     }
+    assert paths["/api/jobs"]["post"]["parameters"][0]["name"] == "Idempotency-Key"
     assert "requestBody" in paths["/api/jobs/{id}"]["patch"]
     assert "requestBody" in paths["/api/jobs/batch"]["post"]
     for path, methods in paths.items():

@@ -1,4 +1,4 @@
-"""Request bodies parsed once, by orjson, as strict JSON.
+"""Request bodies: declared as JSON (415 otherwise), parsed once, by orjson, as strict JSON.
 
 FastAPI parses a JSON body with the standard library, which accepts ``NaN`` and
 ``Infinity``; JSON (and the Node service) do not. orjson refuses them while parsing, so
@@ -32,18 +32,26 @@ class StrictJsonRequest(Request):
 
 
 class StrictJsonRoute(APIRoute):
-    """A route that reads its JSON body through ``StrictJsonRequest``."""
+    """A route whose body must be declared as JSON, and is read by ``StrictJsonRequest``."""
 
     def get_route_handler(self) -> Handler:
-        """FastAPI's handler, given a ``StrictJsonRequest`` when the route takes a body."""
+        """FastAPI's handler, behind the JSON rules when the route takes a body."""
         handler = super().get_route_handler()
         if self.body_field is None:
             return handler
 
         async def strict_json_handler(request: Request) -> Response:
+            require_json(request)
             return await handler(StrictJsonRequest(request.scope, request.receive))
 
         return strict_json_handler
+
+
+def require_json(request: Request) -> None:
+    """415 unless the body is declared as JSON."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise HTTPException(415, "Content-Type must be application/json")
 
 
 def parse_json(body: bytes) -> Any:

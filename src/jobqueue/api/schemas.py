@@ -90,8 +90,10 @@ class UpdateJobBody(CamelModel):
         )
 
 
+# JobOut and DeadLetterOut only document the answers in OpenAPI (their docstrings show in
+# /docs); responses.py writes the bodies.
 class JobOut(CamelModel):
-    """A job as the API returns it (for OpenAPI: ``responses.job_json`` writes it)."""
+    """A job as the API returns it."""
 
     id: UUID
     type: str
@@ -107,7 +109,7 @@ class JobOut(CamelModel):
 
 
 class DeadLetterOut(CamelModel):
-    """A dead-letter entry: the Node service's DLQ job data (``responses.dead_letter_json``)."""
+    """A dead-letter entry: the Node service's DLQ job data."""
 
     job_id: UUID
     type: str
