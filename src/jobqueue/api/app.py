@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 
 from fastapi import FastAPI, Request
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
+from starlette.types import Message, Receive, Scope, Send
 
 from jobqueue import __version__
 from jobqueue.api.errors import error_response, install_error_handlers
@@ -19,7 +21,18 @@ from jobqueue.service import JobService
 
 
 class StrictCors(CORSMiddleware):
-    """Starlette's CORS with exact origins, refusing preflights in the service's error shape."""
+    """Starlette's CORS with exact origins, refusing preflights in the service's error shape.
+
+    A request without an Origin header (any client but a browser) skips Starlette's
+    header parsing: its answer only gets the ``Vary: Origin`` that tells caches the
+    CORS headers depend on that header.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not _has_origin(scope["headers"]):
+            await self.app(scope, receive, _varying_by_origin(send))
+            return
+        await super().__call__(scope, receive, send)
 
     def preflight_response(self, request_headers: Headers) -> Response:
         response = super().preflight_response(request_headers)
@@ -29,6 +42,21 @@ class StrictCors(CORSMiddleware):
         refused = error_response(400, f"CORS preflight refused: {reason}")
         refused.headers.update({"Vary": "Origin"})
         return refused
+
+
+def _has_origin(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    return any(name == b"origin" for name, _value in headers)
+
+
+def _varying_by_origin(send: Send) -> Send:
+    # Appended as a field line of its own, which means the same as Starlette's comma-joined
+    # one (RFC 9110, 5.3).
+    async def send_varying(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", ()), (b"vary", b"Origin")]
+        await send(message)
+
+    return send_varying
 
 
 def create_app(service: JobService, settings: Settings) -> FastAPI:
