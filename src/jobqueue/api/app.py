@@ -3,23 +3,36 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
+from starlette.types import Message, Receive, Scope, Send
 
 from jobqueue import __version__
 from jobqueue.api.errors import error_response, install_error_handlers
-from jobqueue.api.limits import BodySizeLimit
+from jobqueue.api.limits import ApiKeyGuard, BodySizeLimit
+from jobqueue.api.responses import json_response
 from jobqueue.api.routes import router
 from jobqueue.config import Settings
 from jobqueue.service import JobService
 
 
 class StrictCors(CORSMiddleware):
-    """Starlette's CORS with exact origins, refusing preflights in the service's error shape."""
+    """Starlette's CORS with exact origins, refusing preflights in the service's error shape.
+
+    A request without an Origin header (any client but a browser) skips Starlette's
+    header parsing: its answer only gets the ``Vary: Origin`` that tells caches the
+    CORS headers depend on that header.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not _has_origin(scope["headers"]):
+            await self.app(scope, receive, _varying_by_origin(send))
+            return
+        await super().__call__(scope, receive, send)
 
     def preflight_response(self, request_headers: Headers) -> Response:
         response = super().preflight_response(request_headers)
@@ -29,6 +42,21 @@ class StrictCors(CORSMiddleware):
         refused = error_response(400, f"CORS preflight refused: {reason}")
         refused.headers.update({"Vary": "Origin"})
         return refused
+
+
+def _has_origin(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    return any(name == b"origin" for name, _value in headers)
+
+
+def _varying_by_origin(send: Send) -> Send:
+    # Appended as a field line of its own, which means the same as Starlette's comma-joined
+    # one (RFC 9110, 5.3).
+    async def send_varying(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", ()), (b"vary", b"Origin")]
+        await send(message)
+
+    return send_varying
 
 
 def create_app(service: JobService, settings: Settings) -> FastAPI:
@@ -41,8 +69,14 @@ def create_app(service: JobService, settings: Settings) -> FastAPI:
     app.state.service = service
     app.state.settings = settings
     install_error_handlers(app)
-    app.include_router(router)
+    # The /api routes join the app's own router as they are: include_router would put them
+    # behind a router that matches every request twice (measured: 14 us of a 90 us GET).
+    app.router.routes.extend(router.routes)
     app.add_api_route("/health", health, methods=["GET"], tags=["health"])
+    # Middleware added last runs first: the size limit, then CORS (which answers
+    # preflights, and labels 401s so that a browser can read them), then the key check.
+    if settings.api_keys:
+        app.add_middleware(ApiKeyGuard, keys=settings.api_keys)
     app.add_middleware(
         StrictCors,
         allow_origins=settings.cors_origin,
@@ -54,7 +88,7 @@ def create_app(service: JobService, settings: Settings) -> FastAPI:
     return app
 
 
-async def health(request: Request) -> JSONResponse:
+async def health(request: Request) -> Response:
     """200 when the database and the queue answer; 503 naming the one that does not."""
     service: JobService = request.app.state.service
     settings: Settings = request.app.state.settings
@@ -64,7 +98,7 @@ async def health(request: Request) -> JSONResponse:
     if not healthy:
         failing = ", ".join(name for name, result in checks.items() if result != "ok")
         body["message"] = f"{failing} unreachable"
-    return JSONResponse(body, status_code=200 if healthy else 503)
+    return json_response(body, 200 if healthy else 503)
 
 
 async def check_dependencies(service: JobService, timeout_s: float) -> dict[str, str]:

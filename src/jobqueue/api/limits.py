@@ -1,34 +1,48 @@
-"""Rules every /api request meets: an API key when keys are set, JSON bodies, a size limit."""
+"""Rules met before a request reaches its route: an API key when keys are set, a size limit.
+
+Both are plain ASGI middleware: a request they let through costs a few dictionary
+lookups, and the key check is installed only when API_KEYS is set.
+"""
 
 from __future__ import annotations
 
 import hmac
+from collections.abc import Sequence
 
-from fastapi import HTTPException, Request
+from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jobqueue.api.errors import error_response
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_NO_KEY = "Missing or wrong API key: send 'Authorization: Bearer <key>'"
 
 
-async def require_json(request: Request) -> None:
-    """415 unless the body is declared as JSON (dependency of the routes that take one)."""
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type != "application/json" and not media_type.endswith("+json"):
-        raise HTTPException(415, "Content-Type must be application/json")
+class ApiKeyGuard:
+    """401 for /api requests that do not carry one of ``keys`` as a Bearer token."""
+
+    def __init__(self, app: ASGIApp, keys: Sequence[str]) -> None:
+        self.app = app
+        self.keys = [key.encode() for key in keys]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _is_api(scope["path"]) and not self._allowed(scope):
+            await error_response(401, _NO_KEY)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def _allowed(self, scope: Scope) -> bool:
+        headers = scope["headers"]
+        authorization = next((value for name, value in headers if name == b"authorization"), b"")
+        scheme, _, token = authorization.partition(b" ")
+        token = token.strip()
+        return scheme.lower() == b"bearer" and any(
+            hmac.compare_digest(token, key) for key in self.keys
+        )
 
 
-async def require_api_key(request: Request) -> None:
-    """401 unless the request carries one of API_KEYS as a Bearer token (when keys are set)."""
-    keys: list[str] = request.app.state.settings.api_keys
-    if not keys:
-        return
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not any(
-        hmac.compare_digest(token.strip().encode(), key.encode()) for key in keys
-    ):
-        raise HTTPException(401, "Missing or wrong API key: send 'Authorization: Bearer <key>'")
+def _is_api(path: str) -> bool:
+    return path == "/api" or path.startswith("/api/")
 
 
 class BodySizeLimit:

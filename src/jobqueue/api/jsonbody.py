@@ -1,0 +1,94 @@
+"""Request bodies: declared as JSON (415 otherwise), parsed once, by orjson, as strict JSON.
+
+FastAPI parses a JSON body with the standard library, which accepts ``NaN`` and
+``Infinity``; JSON (and the Node service) do not. orjson refuses them while parsing, so
+no second pass over the payload is needed to find them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import orjson
+from fastapi import HTTPException, Request, Response
+from fastapi.routing import APIRoute
+
+NON_FINITE = "NaN and Infinity are not valid JSON numbers"
+
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+
+class StrictJsonRequest(Request):
+    """A request whose ``json()`` is orjson's strict parse."""
+
+    async def json(self) -> Any:
+        """The body as JSON; refuses what JSON does not allow."""
+        if not hasattr(self, "_json"):
+            self._json = parse_json(await self.body())
+        return self._json
+
+
+class StrictJsonRoute(APIRoute):
+    """A route whose body must be declared as JSON, and is read by ``StrictJsonRequest``."""
+
+    def get_route_handler(self) -> Handler:
+        """FastAPI's handler, behind the JSON rules when the route takes a body."""
+        handler = super().get_route_handler()
+        if self.body_field is None:
+            return handler
+
+        async def strict_json_handler(request: Request) -> Response:
+            require_json(request)
+            return await handler(StrictJsonRequest(request.scope, request.receive))
+
+        return strict_json_handler
+
+
+def require_json(request: Request) -> None:
+    """415 unless the body is declared as JSON."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise HTTPException(415, "Content-Type must be application/json")
+
+
+def parse_json(body: bytes) -> Any:
+    """``body`` parsed; 400 naming the field that holds NaN or Infinity.
+
+    Other errors are orjson's ``JSONDecodeError``, which FastAPI answers as invalid JSON.
+    """
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        path = _non_finite_path(body)
+        if path is None:
+            raise
+        raise HTTPException(400, "/".join(["body", *map(str, path)]) + f": {NON_FINITE}") from error
+
+
+def _non_finite_path(body: bytes) -> list[str | int] | None:
+    """Where the standard library's lenient parse finds NaN or Infinity, if it parses at all."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None
+    return _find_non_finite(document)
+
+
+def _find_non_finite(value: Any) -> list[str | int] | None:
+    if isinstance(value, float):
+        return None if math.isfinite(value) else []
+    items: Any
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = _find_non_finite(item)
+        if found is not None:
+            return [key, *found]
+    return None

@@ -1,0 +1,62 @@
+"""Response bodies, built once from the domain objects and serialized by orjson.
+
+The pydantic models in ``schemas`` describe these shapes for OpenAPI only: a response is
+neither validated nor converted through them (the dictionaries below are what goes out).
+Key order and formats follow ``JobOut`` and ``DeadLetterOut``, the Node service's order.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+
+from jobqueue.api.schemas import format_timestamp
+from jobqueue.domain.jobs import DeadLetter, Job
+
+
+def job_json(job: Job) -> dict[str, Any]:
+    """A job on the wire (orjson writes the UUID and the status enum as strings)."""
+    return {
+        "id": job.id,
+        "type": job.type,
+        "payload": job.payload,
+        "status": job.status,
+        "attempts": job.attempts,
+        "nextRunAt": None if job.next_run_at is None else format_timestamp(job.next_run_at),
+        "createdAt": format_timestamp(job.created_at),
+        "updatedAt": format_timestamp(job.updated_at),
+        "maxAttempts": job.max_attempts,
+        "priority": job.priority,
+        "lastError": job.last_error,
+    }
+
+
+def dead_letter_json(entry: DeadLetter) -> dict[str, Any]:
+    """A dead-letter entry on the wire: the Node service's DLQ job data."""
+    return {
+        "jobId": entry.job_id,
+        "type": entry.type,
+        "payload": entry.payload,
+        "reason": entry.reason,
+        "attempts": entry.attempts,
+        "failedAt": format_timestamp(entry.failed_at),
+    }
+
+
+def json_response(content: Any, status_code: int = 200) -> Response:
+    """``content`` as an ``application/json`` response."""
+    return Response(dumps(content), status_code, media_type="application/json")
+
+
+def dumps(content: Any) -> bytes:
+    """Compact UTF-8 JSON."""
+    try:
+        return orjson.dumps(content)
+    except orjson.JSONEncodeError:
+        # orjson refuses integers beyond 64 bits, lone surrogates and nesting deeper than 254
+        # levels, which a payload stored other than through this API (jobqueue.enqueue) may
+        # hold; the standard library writes all three (the surrogates escaped).
+        return json.dumps(content, separators=(",", ":"), default=str).encode()
