@@ -1,0 +1,303 @@
+"""A JobStore held in a dict, for unit tests: the SQL stores' semantics without a database.
+
+After procrastinate's ``InMemoryConnector``: every method runs to its end without awaiting
+anything, so on one event loop each call is atomic, as a statement is in the SQL stores.
+The rules are those of ``sqlite_sql.py``, statement by statement; the unit tests in
+``test_memory_store.py`` run the SQL stores' own suite (``integration/test_store.py``)
+on this store and pin the rest of the contract.
+
+Jobs are frozen dataclasses: a change stores a new one made with ``dataclasses.replace``.
+Payloads are copied in and out (as the SQL stores encode and decode JSON), so a caller that
+mutates a returned payload never changes the stored job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import itertools
+import json
+from collections.abc import Callable, Collection, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+from jobqueue.domain.changes import UpdatePlan
+from jobqueue.domain.jobs import DeadLetter, Job, JobFilter, JobStatus, utcnow
+from jobqueue.store.base import DuplicateIdempotencyKeyError, StoreError
+
+
+class InMemoryJobStore:
+    """JobStore on a dict of jobs and a list of dead letters; no I/O, nothing shared."""
+
+    dialect = "memory"
+
+    def __init__(self) -> None:
+        """An empty store."""
+        self._jobs: dict[UUID, Job] = {}
+        """Every job by id, in insertion order (the tie-break of equal claim keys)."""
+        self._dead_letters: list[tuple[int, DeadLetter]] = []
+        """Entries with their insertion number, the SQL tables' autoincrement id."""
+        self._sequence = itertools.count(1)
+
+    async def insert(self, jobs: Sequence[Job]) -> list[Job]:
+        """Insert all or nothing; a key already taken, in the store or the batch, refuses all."""
+        self._check_new(jobs)
+        for job in jobs:
+            self._jobs[job.id] = _stored(job)
+        return list(jobs)
+
+    async def get(self, job_id: UUID) -> Job | None:
+        """One job, or None."""
+        job = self._jobs.get(job_id)
+        return None if job is None else _copied(job)
+
+    async def find_by_idempotency_keys(self, keys: Collection[str]) -> list[Job]:
+        """The jobs created with any of these idempotency keys."""
+        wanted = set(keys)
+        return _copies(job for job in self._jobs.values() if job.idempotency_key in wanted)
+
+    async def list_jobs(self, query: JobFilter) -> list[Job]:
+        """Jobs of the filter's status and type, newest first by (created_at, id), paged."""
+        matching = [job for job in self._jobs.values() if _matches(job, query)]
+        matching.sort(key=lambda job: (job.created_at, job.id), reverse=True)
+        return _copies(_page(matching, query.limit, query.offset))
+
+    async def count_by_status(self) -> dict[JobStatus, int]:
+        """How many jobs are in each status; statuses without jobs are missing."""
+        counts: dict[JobStatus, int] = {}
+        for job in self._jobs.values():
+            counts[job.status] = counts.get(job.status, 0) + 1
+        return counts
+
+    async def apply(self, job_id: UUID, plan: UpdatePlan) -> Job | None:
+        """Apply the plan's status, attempts and next run, only from ``plan.expected_status``."""
+        job = self._jobs.get(job_id)
+        if job is None or job.status is not plan.expected_status:
+            return None
+        return self._change(
+            job,
+            status=plan.status,
+            attempts=plan.attempts,
+            next_run_at=_utc(plan.next_run_at),
+        )
+
+    async def delete(self, job_id: UUID) -> Job | None:
+        """Remove a job (its dead letters stay); what was removed, or None."""
+        job = self._jobs.pop(job_id, None)
+        return None if job is None else _copied(job)
+
+    async def claim(
+        self, owner: str, limit: int, lease_until: datetime, types: Sequence[str] | None = None
+    ) -> list[Job]:
+        """Take up to ``limit`` due pending jobs of ``types`` by (priority, created_at)."""
+        now = utcnow()
+        due = [job for job in self._jobs.values() if _claimable(job, now, types)]
+        due.sort(key=lambda job: (job.priority, job.created_at))
+        return [
+            self._lease(job, job.attempts + 1, owner, lease_until, now)
+            for job in due[: max(limit, 0)]
+        ]
+
+    async def start(
+        self, job_id: UUID, attempt: int, owner: str, lease_until: datetime
+    ) -> Job | None:
+        """Run attempt ``attempt`` of a pending (or re-delivered processing) job."""
+        job = self._jobs.get(job_id)
+        if job is None or job.status not in (JobStatus.PENDING, JobStatus.PROCESSING):
+            return None
+        return self._lease(job, attempt, owner, lease_until, utcnow())
+
+    async def renew(self, owner: str, job_ids: Sequence[UUID], lease_until: datetime) -> set[UUID]:
+        """Extend the leases ``owner`` still holds (``updated_at`` untouched); their ids."""
+        held = [job for job in self._known(job_ids) if _held_by(job, owner)]
+        for job in held:
+            self._jobs[job.id] = dataclasses.replace(job, lease_expires_at=_utc(lease_until))
+        return {job.id for job in held}
+
+    async def complete(self, job: Job) -> Job | None:
+        """Record success, if ``job.lease_owner`` still holds the lease."""
+        held = self._held(job)
+        if held is None:
+            return None
+        return self._change(held, status=JobStatus.COMPLETED, **_NO_LEASE)
+
+    async def schedule_retry(self, job: Job, run_at: datetime, error: str) -> Job | None:
+        """Pending again at ``run_at`` with ``error`` kept, if the lease is still held."""
+        held = self._held(job)
+        if held is None:
+            return None
+        return self._change(
+            held,
+            status=JobStatus.PENDING,
+            next_run_at=_utc(run_at),
+            last_error=error,
+            **_NO_LEASE,
+        )
+
+    async def fail(self, job: Job, reason: str) -> tuple[Job, DeadLetter] | None:
+        """Failed for good plus its dead-letter entry, if the lease is still held."""
+        held = self._held(job)
+        if held is None:
+            return None
+        failed = self._change(held, status=JobStatus.FAILED, last_error=reason, **_NO_LEASE)
+        entry = DeadLetter(
+            failed.id, failed.type, failed.payload, reason, failed.attempts, failed.updated_at
+        )
+        self._dead_letters.append((next(self._sequence), _copied_entry(entry)))
+        return failed, entry
+
+    async def release(self, job: Job) -> Job | None:
+        """Pending again with the started attempt given back, if the lease is still held."""
+        held = self._held(job)
+        if held is None:
+            return None
+        return self._change(held, status=JobStatus.PENDING, attempts=held.attempts - 1, **_NO_LEASE)
+
+    async def expired(self, now: datetime, limit: int) -> list[Job]:
+        """Processing jobs whose lease ran out before ``now``, the oldest lease first."""
+        lapsed = [job for job in self._jobs.values() if _lapsed(job, now)]
+        lapsed.sort(key=lambda job: job.lease_expires_at or now)
+        return _copies(lapsed[: max(limit, 0)])
+
+    async def next_run_at(self) -> datetime | None:
+        """The earliest ``next_run_at`` of a pending job (due already or not), or None."""
+        times = [
+            job.next_run_at
+            for job in self._jobs.values()
+            if job.status is JobStatus.PENDING and job.next_run_at is not None
+        ]
+        return min(times, default=None)
+
+    async def dead_letters(self, limit: int, offset: int) -> list[DeadLetter]:
+        """Dead-letter entries, newest first by (failed_at, insertion order)."""
+        entries = sorted(self._dead_letters, key=lambda row: (row[1].failed_at, row[0]))
+        newest_first = [_copied_entry(entry) for _number, entry in reversed(entries)]
+        return _page(newest_first, limit, offset)
+
+    def listen(self, on_notify: Callable[[], None]) -> AbstractAsyncContextManager[None]:
+        """Nothing to listen to: no other process shares this store."""
+        return contextlib.nullcontext()
+
+    async def ping(self) -> None:
+        """Always answers."""
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+    def _check_new(self, jobs: Sequence[Job]) -> None:
+        """Raise unless every id is new and every idempotency key is free (batch included)."""
+        ids = [job.id for job in jobs]
+        if len(set(ids)) != len(ids) or any(job_id in self._jobs for job_id in ids):
+            raise StoreError("a job with this id already exists")
+        keys = [job.idempotency_key for job in jobs if job.idempotency_key is not None]
+        taken = {job.idempotency_key for job in self._jobs.values()}
+        if len(set(keys)) != len(keys) or taken.intersection(keys):
+            raise DuplicateIdempotencyKeyError("idempotency_key is already taken")
+
+    def _held(self, job: Job) -> Job | None:
+        """The stored job, if it is processing under ``job.lease_owner``'s lease."""
+        stored = self._jobs.get(job.id)
+        if stored is None or job.lease_owner is None or not _held_by(stored, job.lease_owner):
+            return None
+        return stored
+
+    def _known(self, job_ids: Iterable[UUID]) -> list[Job]:
+        """The stored jobs among ``job_ids``, each once."""
+        return [self._jobs[job_id] for job_id in dict.fromkeys(job_ids) if job_id in self._jobs]
+
+    def _lease(
+        self, job: Job, attempt: int, owner: str, lease_until: datetime, now: datetime
+    ) -> Job:
+        """Start attempt ``attempt`` under ``owner``'s lease."""
+        return self._change(
+            job,
+            now=now,
+            status=JobStatus.PROCESSING,
+            attempts=attempt,
+            lease_owner=owner,
+            lease_expires_at=_utc(lease_until),
+            next_run_at=None,
+        )
+
+    def _change(self, job: Job, *, now: datetime | None = None, **fields: Any) -> Job:
+        """Store ``job`` with ``fields`` changed and ``updated_at`` now; return a copy."""
+        changed = dataclasses.replace(job, **fields, updated_at=now or utcnow())
+        self._jobs[job.id] = changed
+        return _copied(changed)
+
+
+T = TypeVar("T")
+
+_NO_LEASE: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
+"""What every outcome does to the lease: gives it up."""
+
+
+def _claimable(job: Job, now: datetime, types: Sequence[str] | None) -> bool:
+    """Pending, due, and of one of ``types`` (None: any type)."""
+    due = job.next_run_at is None or job.next_run_at <= now
+    wanted = types is None or job.type in types
+    return job.status is JobStatus.PENDING and due and wanted
+
+
+def _held_by(job: Job, owner: str) -> bool:
+    """Processing under ``owner``'s lease."""
+    return job.status is JobStatus.PROCESSING and job.lease_owner == owner
+
+
+def _lapsed(job: Job, now: datetime) -> bool:
+    """Processing with a lease that ran out before ``now``."""
+    expires = job.lease_expires_at
+    return job.status is JobStatus.PROCESSING and expires is not None and expires < now
+
+
+def _matches(job: Job, query: JobFilter) -> bool:
+    """The list filter: status and type when given."""
+    status_ok = query.status is None or job.status is query.status
+    return status_ok and (query.type is None or job.type == query.type)
+
+
+def _page(items: Sequence[T], limit: int, offset: int) -> list[T]:
+    """``LIMIT limit OFFSET offset``."""
+    start = max(offset, 0)
+    return list(items[start : start + max(limit, 0)])
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """A time as the SQL stores give it back: in UTC."""
+    return None if moment is None else moment.astimezone(UTC)
+
+
+def _json_copy(payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload as JSON gives it back (the SQL stores encode it; refuses what JSON can't)."""
+    copied: dict[str, Any] = json.loads(json.dumps(payload, ensure_ascii=False))
+    return copied
+
+
+def _stored(job: Job) -> Job:
+    """A new job as the store keeps it: own payload, times in UTC."""
+    return dataclasses.replace(
+        job,
+        payload=_json_copy(job.payload),
+        next_run_at=_utc(job.next_run_at),
+        lease_expires_at=_utc(job.lease_expires_at),
+        created_at=job.created_at.astimezone(UTC),
+        updated_at=job.updated_at.astimezone(UTC),
+    )
+
+
+def _copied(job: Job) -> Job:
+    """A stored job handed out with a payload of its own."""
+    return dataclasses.replace(job, payload=copy.deepcopy(job.payload))
+
+
+def _copies(jobs: Iterable[Job]) -> list[Job]:
+    """``_copied`` of each."""
+    return [_copied(job) for job in jobs]
+
+
+def _copied_entry(entry: DeadLetter) -> DeadLetter:
+    """A dead letter with a payload of its own (kept, or handed out)."""
+    return dataclasses.replace(entry, payload=copy.deepcopy(entry.payload))
