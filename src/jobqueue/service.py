@@ -66,26 +66,45 @@ class JobService:
         return jobs[0]
 
     async def create_many(self, requests: Sequence[NewJob]) -> list[tuple[Job, bool]]:
-        """Create jobs in one transaction and one queue round trip."""
+        """Create jobs in one transaction and one queue round trip.
+
+        A repeated idempotency key (already stored, or earlier in the same batch) answers
+        with the first job of that key instead of making another.
+        """
         for new in requests:
             self._check_type(new.type)
-        existing = await self._existing_by_key(requests)
-        now = utcnow()
-        fresh = [self._build(new, now) for new in requests if new.idempotency_key not in existing]
-        if fresh:
+        for _ in range(_CHANGE_TRIES):
+            existing = await self._existing_by_key(requests)
+            results, fresh = self._plan_creates(requests, existing)
+            if not fresh:
+                return results
             try:
                 await self.store.insert(fresh)
             except DuplicateIdempotencyKeyError:
-                # Another request took a key between our look-up and the insert.
-                return await self._all_existing(requests)
+                continue  # another request took a key meanwhile: answer with its job
             await self._publish(fresh)
-        made = iter(fresh)
-        return [
-            (existing[new.idempotency_key], False)
-            if new.idempotency_key in existing
-            else (next(made), True)
-            for new in requests
-        ]
+            return results
+        raise InvalidTransitionError("Idempotency keys kept changing meanwhile; try again")
+
+    def _plan_creates(
+        self, requests: Sequence[NewJob], existing: dict[str | None, Job]
+    ) -> tuple[list[tuple[Job, bool]], list[Job]]:
+        """Each request's answer (job, created), and the new jobs to insert."""
+        now = utcnow()
+        by_key = dict(existing)
+        results: list[tuple[Job, bool]] = []
+        fresh: list[Job] = []
+        for new in requests:
+            key = new.idempotency_key
+            if key is not None and key in by_key:
+                results.append((by_key[key], False))
+                continue
+            job = self._build(new, now)
+            fresh.append(job)
+            results.append((job, True))
+            if key is not None:
+                by_key[key] = job
+        return results, fresh
 
     async def get(self, job_id: UUID) -> Job:
         """One job; JobNotFoundError when absent."""
@@ -221,11 +240,3 @@ class JobService:
         if not keys:
             return {}
         return {job.idempotency_key: job for job in await self.store.find_by_idempotency_keys(keys)}
-
-    async def _all_existing(self, requests: Sequence[NewJob]) -> list[tuple[Job, bool]]:
-        existing = await self._existing_by_key(requests)
-        missing = [new for new in requests if new.idempotency_key not in existing]
-        if missing:
-            # Part of the batch is new: try once more now that the winner is visible.
-            return await self.create_many(requests)
-        return [(existing[new.idempotency_key], False) for new in requests]

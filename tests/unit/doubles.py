@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from uuid import UUID
 
 from jobqueue.domain.jobs import DeadLetter, Job
-from jobqueue.queue.base import Broker, Consumer, JobRunner
+from jobqueue.queue.base import Broker, Consumer, JobRunner, Repairs
 from jobqueue.store.memory import InMemoryJobStore
 
 
@@ -36,6 +36,9 @@ class RecordingBroker(Broker):
 
     def consumer(self, runner: JobRunner, concurrency: int) -> Consumer:
         raise NotImplementedError("the service never asks for a consumer")
+
+    async def recovery(self, repairs: Repairs) -> None:
+        """Nothing to repair: this queue keeps no state of its own."""
 
 
 class FakeRunner:

@@ -200,11 +200,11 @@ async def test_delete_returns_the_row_and_keeps_its_dead_letter(store: JobStore)
     assert [entry.job_id for entry in await store.dead_letters(10, 0)] == [job.id]
 
 
-async def test_start_runs_a_pushed_attempt(store: JobStore) -> None:
-    job = new_job(next_run_at=utcnow() + LEASE)
+async def test_start_runs_the_next_attempt_of_a_due_job(store: JobStore) -> None:
+    job = new_job(attempts=2, next_run_at=utcnow() - LEASE)
     await store.insert([job])
     until = utcnow() + LEASE
-    started = await store.start(job.id, 3, "w1", until)
+    started = await store.start(job.id, "w1", until, utcnow())
     assert started is not None
     assert (started.status, started.attempts, started.lease_owner) == (
         JobStatus.PROCESSING,
@@ -212,17 +212,24 @@ async def test_start_runs_a_pushed_attempt(store: JobStore) -> None:
         "w1",
     )
     assert (started.lease_expires_at, started.next_run_at) == (until, None)
-    redelivered = await store.start(job.id, 4, "w2", until)
-    assert redelivered is not None
-    assert (redelivered.attempts, redelivered.lease_owner) == (4, "w2")
-    assert await store.complete(started) is None  # w1 lost it to the re-delivery
+    # Delivered again while it runs: nothing to start (the queue decides what that means).
+    assert await store.start(job.id, "w2", until, utcnow()) is None
+
+
+async def test_start_waits_for_the_due_time(store: JobStore) -> None:
+    job = new_job(next_run_at=utcnow() + LEASE)
+    await store.insert([job])
+    assert await store.start(job.id, "w1", utcnow() + LEASE, utcnow()) is None
+    started = await store.start(job.id, "w1", utcnow() + LEASE, utcnow() + 2 * LEASE)
+    assert started is not None
+    assert started.attempts == 1
 
 
 async def test_start_refuses_finished_and_missing_jobs(store: JobStore) -> None:
     done = new_job(status=JobStatus.COMPLETED)
     await store.insert([done])
-    assert await store.start(done.id, 1, "w1", utcnow() + LEASE) is None
-    assert await store.start(uuid4(), 1, "w1", utcnow() + LEASE) is None
+    assert await store.start(done.id, "w1", utcnow() + LEASE, utcnow()) is None
+    assert await store.start(uuid4(), "w1", utcnow() + LEASE, utcnow()) is None
 
 
 async def test_renew_returns_only_the_leases_still_held(store: JobStore) -> None:

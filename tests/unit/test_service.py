@@ -163,15 +163,6 @@ class CountingStore(InMemoryJobStore):
         return await super().insert(jobs)
 
 
-@pytest.mark.xfail(
-    reason=(
-        "service bug: a batch that repeats a new idempotency key within itself recurses "
-        "without end (the store refuses the batch, _all_existing finds no winner, "
-        "create_many tries the same batch again) until RecursionError"
-    ),
-    raises=InsertLoopError,
-    strict=True,
-)
 async def test_a_batch_repeating_a_new_key_creates_one_job(broker: RecordingBroker) -> None:
     store = CountingStore()
     service = JobService(store, broker, POLICY, known_types=None)
@@ -384,7 +375,9 @@ async def test_the_backoff_doubles_with_each_attempt(
     service: JobService, store: InMemoryJobStore
 ) -> None:
     job = await running(service, store)
-    second = await store.start(job.id, 2, "w1", utcnow() + LEASE)  # attempt 2 delivered
+    assert await service.record_outcome(job, Failed("once")) is not None
+    later = utcnow() + timedelta(hours=1)
+    second = await store.start(job.id, "w1", utcnow() + LEASE, later)  # attempt 2 delivered
     assert second is not None
     before = utcnow()
     retried = await service.record_outcome(second, Failed("again"))
@@ -432,7 +425,8 @@ async def test_an_outcome_after_the_lease_was_lost_is_dropped(
     outcome: Succeeded | Failed,
 ) -> None:
     job = await running(service, store)
-    await store.start(job.id, 2, "w2", utcnow() + LEASE)  # re-delivered to another worker
+    assert await store.release(job) is not None  # its lease ran out; another worker took it
+    assert await store.claim("w2", 1, utcnow() + LEASE)
     assert await service.record_outcome(job, outcome) is None
     stored = await store.get(job.id)
     assert stored is not None

@@ -44,8 +44,8 @@ class Leases(Protocol):
         """Hand a job back unfinished, giving back the attempt it had started."""
         ...
 
-    async def next_run_at(self) -> datetime | None:
-        """The earliest time a scheduled pending job becomes due."""
+    async def next_run_at(self, types: Sequence[str] | None = None) -> datetime | None:
+        """The earliest time a scheduled pending job (of ``types``) becomes due."""
         ...
 
     def listen(self, on_notify: Callable[[], None]) -> AbstractAsyncContextManager[None]:

@@ -177,7 +177,7 @@ class TableConsumer(Consumer):
 
     async def _until_next_due(self, ceiling: float) -> float:
         try:
-            next_run_at = await self.leases.next_run_at()
+            next_run_at = await self.leases.next_run_at(self.claims.job_types)
         except Exception:
             return ceiling
         if next_run_at is None:

@@ -92,8 +92,8 @@ class JobStore(Protocol):
         """Processing jobs whose lease ran out before ``now``."""
         ...
 
-    async def next_run_at(self) -> datetime | None:
-        """The earliest time a scheduled pending job becomes due."""
+    async def next_run_at(self, types: Sequence[str] | None = None) -> datetime | None:
+        """The earliest time a scheduled pending job (of ``types``) becomes due."""
         ...
 
     async def dead_letters(self, limit: int, offset: int) -> list[DeadLetter]:

@@ -102,13 +102,15 @@ class InMemoryJobStore:
         ]
 
     async def start(
-        self, job_id: UUID, attempt: int, owner: str, lease_until: datetime
+        self, job_id: UUID, owner: str, lease_until: datetime, due_by: datetime
     ) -> Job | None:
-        """Run attempt ``attempt`` of a pending (or re-delivered processing) job."""
+        """Start the next attempt of a pending job due by ``due_by``."""
         job = self._jobs.get(job_id)
-        if job is None or job.status not in (JobStatus.PENDING, JobStatus.PROCESSING):
+        if job is None or job.status is not JobStatus.PENDING:
             return None
-        return self._lease(job, attempt, owner, lease_until, utcnow())
+        if job.next_run_at is not None and job.next_run_at > due_by:
+            return None
+        return self._lease(job, job.attempts + 1, owner, lease_until, utcnow())
 
     async def renew(self, owner: str, job_ids: Sequence[UUID], lease_until: datetime) -> set[UUID]:
         """Extend the leases ``owner`` still holds (``updated_at`` untouched); their ids."""
@@ -162,12 +164,14 @@ class InMemoryJobStore:
         lapsed.sort(key=lambda job: job.lease_expires_at or now)
         return _copies(lapsed[: max(limit, 0)])
 
-    async def next_run_at(self) -> datetime | None:
-        """The earliest ``next_run_at`` of a pending job (due already or not), or None."""
+    async def next_run_at(self, types: Sequence[str] | None = None) -> datetime | None:
+        """The earliest ``next_run_at`` of a pending job of ``types`` (due already or not)."""
         times = [
             job.next_run_at
             for job in self._jobs.values()
-            if job.status is JobStatus.PENDING and job.next_run_at is not None
+            if job.status is JobStatus.PENDING
+            and job.next_run_at is not None
+            and (types is None or job.type in types)
         ]
         return min(times, default=None)
 

@@ -176,8 +176,8 @@ class PostgresJobStore:
     async def expired(self, now: datetime, limit: int) -> list[Job]:
         return await self._all(sql.EXPIRED_LEASES, now, limit)
 
-    async def next_run_at(self) -> datetime | None:
-        rows = await self._fetch(sql.NEXT_RUN_AT)
+    async def next_run_at(self, types: Sequence[str] | None = None) -> datetime | None:
+        rows = await self._fetch(sql.NEXT_RUN_AT, None if types is None else list(types))
         value: datetime | None = rows[0][0]
         return value
 

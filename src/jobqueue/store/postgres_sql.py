@@ -137,7 +137,10 @@ ORDER BY lease_expires_at
 LIMIT $2
 """
 
-NEXT_RUN_AT = "SELECT min(next_run_at) FROM jobs WHERE status = 'pending'"
+NEXT_RUN_AT = """
+SELECT min(next_run_at) FROM jobs
+WHERE status = 'pending' AND ($1::text[] IS NULL OR type = ANY($1))
+"""
 
 LIST_DEAD_LETTERS = """
 SELECT job_id, type, payload, reason, attempts, failed_at FROM dead_letters

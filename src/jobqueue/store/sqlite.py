@@ -140,8 +140,9 @@ class SqliteJobStore:
     async def expired(self, now: datetime, limit: int) -> list[Job]:
         return self._all(sql.EXPIRED_LEASES, (_time(now), limit))
 
-    async def next_run_at(self) -> datetime | None:
-        [(value,)] = self._rows(sql.NEXT_RUN_AT, ())
+    async def next_run_at(self, types: Sequence[str] | None = None) -> datetime | None:
+        wanted = None if types is None else json.dumps(list(types))
+        [(value,)] = self._rows(sql.NEXT_RUN_AT, {"types": wanted})
         return _parse_time(value)
 
     async def dead_letters(self, limit: int, offset: int) -> list[DeadLetter]:

@@ -125,7 +125,10 @@ ORDER BY lease_expires_at
 LIMIT ?
 """
 
-NEXT_RUN_AT = "SELECT min(next_run_at) FROM jobs WHERE status = 'pending'"
+NEXT_RUN_AT = """
+SELECT min(next_run_at) FROM jobs
+WHERE status = 'pending' AND (:types IS NULL OR type IN (SELECT value FROM json_each(:types)))
+"""
 
 LIST_DEAD_LETTERS = """
 SELECT job_id, type, payload, reason, attempts, failed_at FROM dead_letters
