@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from uuid import UUID
 
 from jobqueue.domain.jobs import DeadLetter, Job
+from jobqueue.domain.outcome import Outcome, Succeeded
 from jobqueue.queue.base import Broker, Consumer, JobRunner, Repairs
 from jobqueue.store.memory import InMemoryJobStore
 
@@ -63,19 +64,28 @@ class FakeRunner:
 
     async def handle(self, job: Job) -> Job | None:
         """Wait for the job's gate, then complete it through the store."""
+        return await self.record(job, await self.execute(job))
+
+    async def execute(self, job: Job) -> Outcome:
+        """Wait for the job's gate (the handler running), then succeed."""
         self._note_start(job)
         try:
             await self._gate(job.id).wait()
-            done = await self.store.complete(job)
-            if done is not None:
-                self.completed.append(done)
-            return done
+            return Succeeded()
         except asyncio.CancelledError:
             self.cancelled.append(job)
             raise
         finally:
             self.running -= 1
             self.signal.notify()
+
+    async def record(self, job: Job, outcome: Outcome) -> Job | None:
+        """Complete the job through the store (every outcome here is a success)."""
+        done = await self.store.complete(job)
+        if done is not None:
+            self.completed.append(done)
+        self.signal.notify()
+        return done
 
     async def record_lost_attempt(self, job: Job) -> Job | None:
         """Only recorded: these tests never re-deliver a job."""

@@ -41,6 +41,8 @@ class ObservedStore(InMemoryJobStore):
         """How often an idle consumer asked when the next job is due (right before it sleeps)."""
         self.released: list[tuple[UUID, float]] = []
         """Each job handed back, with the loop's time."""
+        self.complete_delay_s = 0.0
+        """How long writing a completion takes (a database round trip)."""
 
     async def claim(
         self, owner: str, limit: int, lease_until: datetime, types: Sequence[str] | None = None
@@ -57,6 +59,11 @@ class ObservedStore(InMemoryJobStore):
         self.renewals += 1
         self.signal.notify()
         return held
+
+    async def complete(self, job: Job) -> Job | None:
+        if self.complete_delay_s:
+            await asyncio.sleep(self.complete_delay_s)
+        return await super().complete(job)
 
     async def next_run_at(self, types: Sequence[str] | None = None) -> datetime | None:
         due = await super().next_run_at(types)
@@ -269,3 +276,15 @@ async def test_an_idle_consumer_does_not_spin_on_a_due_job_of_another_type() -> 
     async with setup.running():
         await asyncio.sleep(0.3)  # measuring that nothing happens takes a while
     assert len(setup.store.claims) <= 3
+
+
+async def test_a_written_outcome_frees_its_room_at_once() -> None:
+    # Capacity 1: the next claim waits for the first outcome to be written, and only the
+    # end of that write can wake the consumer (the poll interval is a minute).
+    setup = Setup(concurrency=1, prefetch=0)
+    setup.store.complete_delay_s = 0.02  # a database round trip: the consumer waits first
+    await setup.insert(3)
+    setup.runner.open_all()
+    async with setup.running():
+        await setup.signal.until(lambda: len(setup.runner.completed) == 3)
+    assert setup.store.claims == [1, 1, 1]

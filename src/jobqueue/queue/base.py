@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from jobqueue.domain.jobs import DeadLetter, Job, JobFilter
+from jobqueue.domain.outcome import Outcome
 
 
 class Leases(Protocol):
@@ -55,6 +56,14 @@ class Leases(Protocol):
 
 class JobRunner(Protocol):
     """The worker's side of a consumer: what to do with each delivered job."""
+
+    async def execute(self, job: Job) -> Outcome:
+        """Run the job's handler once (this is what WORKER_CONCURRENCY bounds)."""
+        ...
+
+    async def record(self, job: Job, outcome: Outcome) -> Job | None:
+        """Record what an attempt came to; the job as recorded, or None (lease lost)."""
+        ...
 
     async def handle(self, job: Job) -> Job | None:
         """Run one claimed job to its recorded outcome.

@@ -21,6 +21,7 @@ from uuid import UUID
 import structlog
 
 from jobqueue.domain.jobs import Job, job_fields, utcnow
+from jobqueue.domain.outcome import Outcome
 from jobqueue.queue.base import Broker, Consumer, JobRunner, Leases, Repairs
 
 log = structlog.get_logger(__name__)
@@ -100,7 +101,8 @@ class TableConsumer(Consumer):
         self.claims = claims
         self.wakeup = wakeup
         self.buffer: collections.deque[Job] = collections.deque()
-        self.running: dict[UUID, tuple[Job, asyncio.Task[Job | None]]] = {}
+        self.running: dict[UUID, tuple[Job, asyncio.Task[Outcome]]] = {}
+        self.recording: dict[UUID, tuple[Job, asyncio.Task[Job | None]]] = {}
         self._capacity = concurrency + claims.prefetch
         self._claim_at_least = max(1, claims.prefetch // 2)
         self._stopping = asyncio.Event()
@@ -128,12 +130,12 @@ class TableConsumer(Consumer):
                 await renewer
 
     def held(self) -> list[UUID]:
-        """Every job this consumer holds a lease on: running and buffered."""
-        return [*self.running, *(job.id for job in self.buffer)]
+        """Every job this consumer holds a lease on: buffered, running, being recorded."""
+        return [*self.running, *self.recording, *(job.id for job in self.buffer)]
 
     async def _claim(self) -> bool:
         """Fill the buffer and the free slots; True when more jobs may be due right now."""
-        room = self._capacity - len(self.running) - len(self.buffer)
+        room = self._capacity - len(self.held())  # outcomes being written still hold rows
         if room < self._claim_at_least and (self.buffer or room <= 0):
             return False  # enough in hand: a finished job wakes us
         try:
@@ -155,15 +157,25 @@ class TableConsumer(Consumer):
     def _start_buffered(self) -> None:
         while self.buffer and len(self.running) < self.concurrency:
             job = self.buffer.popleft()
-            task = asyncio.create_task(self.runner.handle(job), name=f"job-{job.id}")
+            task = asyncio.create_task(self.runner.execute(job), name=f"job-{job.id}")
             self.running[job.id] = (job, task)
-            task.add_done_callback(functools.partial(self._finished, job.id))
+            task.add_done_callback(functools.partial(self._finished, job))
 
-    def _finished(self, job_id: UUID, _task: asyncio.Task[Job | None]) -> None:
-        self.running.pop(job_id, None)
+    def _finished(self, job: Job, task: asyncio.Task[Outcome]) -> None:
+        """A handler returned: its slot takes the next job at once, while its outcome is
+        written (outcomes written together share a transaction)."""
+        self.running.pop(job.id, None)
+        if not task.cancelled():  # a cancelled one is handed back by _drain
+            recording = asyncio.create_task(self.runner.record(job, task.result()))
+            self.recording[job.id] = (job, recording)
+            recording.add_done_callback(functools.partial(self._recorded_one, job.id))
         if not self._stopping.is_set():
             self._start_buffered()
             self.wakeup.set()  # room in the buffer: maybe claim more
+
+    def _recorded_one(self, job_id: UUID, _task: asyncio.Task[Job | None]) -> None:
+        self.recording.pop(job_id, None)
+        self.wakeup.set()  # its row no longer counts against the claim's room
 
     async def _wait(self) -> None:
         """Sleep until woken: a new job, a finished one, a stop, or the next due time."""
@@ -212,6 +224,7 @@ class TableConsumer(Consumer):
         for job in buffered:
             await self._hand_back(job, quiet=True)
         if not self.running:
+            await self._recorded()
             return
         tasks = [task for _job, task in self.running.values()]
         log.info("waiting for running jobs", running=len(tasks), grace_s=self._grace_s)
@@ -222,6 +235,13 @@ class TableConsumer(Consumer):
         await asyncio.gather(*unfinished, return_exceptions=True)
         for job in leftovers:
             await self._hand_back(job)
+        await self._recorded()
+
+    async def _recorded(self) -> None:
+        """Wait until every outcome being written is written."""
+        writes = [task for _job, task in self.recording.values()]
+        if writes:
+            await asyncio.gather(*writes, return_exceptions=True)
 
     async def _hand_back(self, job: Job, *, quiet: bool = False) -> None:
         try:

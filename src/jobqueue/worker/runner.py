@@ -9,6 +9,7 @@ import structlog
 
 from jobqueue.config import Settings
 from jobqueue.domain.jobs import Job, job_fields
+from jobqueue.domain.outcome import Outcome
 from jobqueue.queue.base import Broker, Consumer
 from jobqueue.service import JobService
 from jobqueue.worker.executor import JobExecutor
@@ -56,11 +57,19 @@ class Worker:
 
     async def handle(self, job: Job) -> Job | None:
         """Run one claimed job and record its outcome; returns the job as recorded, or None."""
+        return await self.record(job, await self.execute(job))
+
+    async def execute(self, job: Job) -> Outcome:
+        """Run the job's handler once; every exception becomes a failed outcome."""
         with structlog.contextvars.bound_contextvars(**job_fields(job)):
-            outcome = await self.executor.execute(job)
+            return await self.executor.execute(job)
+
+    async def record(self, job: Job, outcome: Outcome) -> Job | None:
+        """Record the attempt's outcome; None when it could not be recorded."""
+        with structlog.contextvars.bound_contextvars(**job_fields(job)):
             try:
                 return await self.service.record_outcome(job, outcome)
-            except Exception as exc:
+            except Exception:
                 # The lease runs out and the job runs again: delivery is at least once.
-                log.error("could not record the outcome", error=str(exc))
+                log.exception("could not record the outcome")
                 return None
