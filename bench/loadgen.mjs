@@ -667,6 +667,7 @@ class Run {
     const t1 = performance.now();
     allAccepted = true;
     const wait = await finished;
+    const cpu = meter.read();
     if (!wait.done) this.timedOut = true;
     const stats = wait.stats;
     const finishedJobs = stats ? delta(stats, base, 'completed') + delta(stats, base, 'failed') : null;
@@ -688,7 +689,7 @@ class Run {
       unfinished: finishedJobs === null ? null : Math.max(0, accepted - finishedJobs),
       rows_gained: rowsGained,
       row_mismatch: rowsGained === null ? null : rowsGained - accepted,
-      loadgen_cpu: meter.read(),
+      loadgen_cpu: { ...cpu, cpu_us_per_job: accepted ? round((cpu.cpu_ms * 1000) / accepted, 2) : null },
     };
   }
 
@@ -813,7 +814,7 @@ function summary(result) {
   if (result.batch) {
     const b = result.batch;
     lines.push(`batch         ${b.batches} x ${b.batch_size} at C=${b.concurrency}: accepted ${b.accepted_per_s} jobs/s (${b.accepted} in ${b.accept_seconds} s), processed ${fmt(b.processed_per_s, ' jobs/s')} (${b.processed_seconds} s)${b.done ? '' : `  TIMED OUT: ${b.unfinished} unfinished`}`);
-    lines.push(`  request     p50 ${fmt(b.request_latency.p50_ms, ' ms')}  max ${fmt(b.request_latency.max_ms, ' ms')}, errors ${b.errors}, failed jobs ${b.failed}; loadgen CPU ${b.loadgen_cpu.cpu_us_per_request} us/request`);
+    lines.push(`  request     p50 ${fmt(b.request_latency.p50_ms, ' ms')}  max ${fmt(b.request_latency.max_ms, ' ms')}, errors ${b.errors}, failed jobs ${b.failed}; loadgen CPU ${b.loadgen_cpu.cpu_us_per_request} us/request, ${b.loadgen_cpu.cpu_us_per_job} us/job`);
   }
   if (result.idle) {
     const i = result.idle;
