@@ -774,7 +774,13 @@ def render(
         "|---|---|",
     ]
     lines += [f"| {key} | {value} |" for key, value in info.items()]
-    lines.append("")
+    lines += [
+        "",
+        "Node service: issue 6's figures for this machine, and in brackets for another machine of"
+        " this kind; they come from another session, not from this run. jobqueue / Node above"
+        f" 1{TIMES} is better for rates, below 1{TIMES} for latencies.",
+        "",
+    ]
     for summary in summaries:
         lines += mode_table(config, summary)
     lines += targets_table(summaries)
