@@ -342,6 +342,7 @@ class CpuMeter {
     this.clients = clients;
     this.cpu0 = cpuMicros();
     this.req0 = this.requests();
+    this.t0 = performance.now();
   }
 
   requests() {
@@ -351,7 +352,14 @@ class CpuMeter {
   read() {
     const cpuUs = cpuMicros() - this.cpu0;
     const requests = this.requests() - this.req0;
-    return { cpu_ms: round(cpuUs / 1000, 1), requests, cpu_us_per_request: requests ? round(cpuUs / requests, 1) : null };
+    const wallMs = performance.now() - this.t0;
+    return {
+      cpu_ms: round(cpuUs / 1000, 1),
+      wall_ms: round(wallMs, 1),
+      percent_of_one_core: wallMs > 0 ? round(cpuUs / 10 / wallMs, 1) : null,
+      requests,
+      cpu_us_per_request: requests ? round(cpuUs / requests, 1) : null,
+    };
   }
 }
 
@@ -806,7 +814,7 @@ function summary(result) {
     lines.push(`creates       ${c.requests_per_s} req/s (${c.created} of ${c.jobs} created in ${c.seconds} s), errors ${c.errors}`);
     lines.push(`  latency     p50 ${fmt(l.p50_ms, ' ms')}  p90 ${fmt(l.p90_ms, ' ms')}  p99 ${fmt(l.p99_ms, ' ms')}  max ${fmt(l.max_ms, ' ms')}`);
     for (const [kind, entry] of Object.entries(c.errors_by_kind)) lines.push(`  error       ${kind}: ${entry.count}  e.g. ${entry.samples[0]?.body ?? ''}`);
-    lines.push(`  loadgen CPU ${c.loadgen_cpu.cpu_us_per_request} us/request (${c.loadgen_cpu.requests} requests incl. stats polls)`);
+    lines.push(`  loadgen CPU ${c.loadgen_cpu.cpu_us_per_request} us/request (${c.loadgen_cpu.requests} requests incl. stats polls), ${c.loadgen_cpu.percent_of_one_core}% of a core`);
     const e = result.e2e;
     lines.push(`end to end    ${fmt(e.jobs_per_s, ' jobs/s')} (${e.jobs} jobs in ${e.seconds} s, ${e.tail_after_creates_s} s after the last create)${e.done ? '' : `  TIMED OUT: ${e.unfinished} unfinished`}`);
     lines.push(`  outcome     failed ${e.failed}, rows gained ${e.rows_gained} (mismatch ${e.row_mismatch}), ${e.stats_polls} stats polls`);

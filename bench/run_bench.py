@@ -582,6 +582,11 @@ METRICS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         ("creates", "loadgen_cpu", "cpu_us_per_request"),
     ),
     (
+        "loadgen_create_pct",
+        "load generator CPU, % of a core, creates phase",
+        ("creates", "loadgen_cpu", "percent_of_one_core"),
+    ),
+    (
         "loadgen_us",
         "load generator CPU, µs/request, all phases",
         ("loadgen_cpu", "cpu_us_per_request"),
