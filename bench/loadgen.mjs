@@ -15,9 +15,10 @@
 //             descendants, from /proc
 // Its own CPU (process.cpuUsage) is reported per request beside the figures.
 //
-// Exit status: 0 clean; 1 timed out (jobs unfinished); 2 bad usage, refused URL or server
-// unreachable; 3 finished but not clean (request errors, failed jobs, row count mismatch,
-// idle sample failures). Run with --help for the options.
+// Exit status: 0 clean; 1 timed out (jobs unfinished) or the server stopped answering (stats
+// unanswered for 10 s, or 3 idle samples in a row without a connection); 2 bad usage, refused
+// URL or server unreachable at start; 3 finished but not clean (request errors, failed jobs,
+// row count mismatch, idle sample failures). Run with --help for the options.
 
 import { execFileSync } from 'node:child_process';
 import dns from 'node:dns/promises';
@@ -33,6 +34,7 @@ const EXIT_TIMEOUT = 1;
 const EXIT_USAGE = 2;
 const EXIT_ERRORS = 3;
 const IDLE_SAMPLE_LIMIT_MS = 30_000; // longest wait for one idle-phase job
+const UNREACHABLE_MS = 10_000; // stats unanswered this long: the server is gone, stop waiting
 const MAX_ERROR_SAMPLES = 3; // bodies kept per error kind
 const MAX_BODY_CHARS = 300;
 const FREE_SOCKET_TIMEOUT_MS = 4_000; // below uvicorn's 5 s keep-alive: never reuse a closing socket
@@ -495,6 +497,9 @@ class Run {
     this.createBody = Buffer.from(JSON.stringify({ type: options.type, payload: options.payload }));
     this.watch = new ServerWatch(options.pids);
     this.timedOut = false;
+    this.lost = null; // why the server is taken for gone, once it is
+    this.lastStatsOk = performance.now();
+    this.lastStatsError = null;
     this.lastProgress = performance.now();
   }
 
@@ -508,12 +513,14 @@ class Run {
 
   async stats() {
     const response = await this.poller.send('GET', '/api/jobs/stats');
-    if (response.status !== 200) {
+    const body = response.status === 200 ? parseJson(response) : undefined;
+    if (!body || typeof body !== 'object') {
       this.errors.add(response, 'GET /api/jobs/stats');
+      this.lastStatsError = response.status === 0 ? response.error : `HTTP ${response.status}`;
       return null;
     }
-    const body = parseJson(response);
-    return body && typeof body === 'object' ? body : null;
+    this.lastStatsOk = performance.now();
+    return body;
   }
 
   async baselineStats() {
@@ -544,6 +551,10 @@ class Run {
         this.progress(`${label}: ${finished} finished, pending ${stats.pending}, processing ${stats.processing}`);
       }
       if (now > deadline) return { done: false, at: now, polls, stats: last };
+      if (now - this.lastStatsOk > UNREACHABLE_MS) {
+        this.lost = `GET /api/jobs/stats unanswered for ${UNREACHABLE_MS / 1000} s (${this.lastStatsError})`;
+        return { done: false, at: now, polls, stats: last };
+      }
       tick += this.o.pollMs;
       const wait = tick - performance.now();
       if (wait > 0) await sleep(wait);
@@ -710,7 +721,12 @@ class Run {
     const meter = new CpuMeter([this.single]);
     const deadline = performance.now() + this.o.timeoutMs;
     let n = 0;
+    let transportFailures = 0; // in a row
     for (let i = 0; i < k && performance.now() < deadline; i++) {
+      if (transportFailures >= 3) {
+        this.lost = `${transportFailures} idle samples in a row failed to connect (${failures.at(-1).reason})`;
+        break;
+      }
       const t0 = performance.now();
       const created = await this.single.send('POST', '/api/jobs', this.createBody);
       const t1 = performance.now();
@@ -718,6 +734,7 @@ class Run {
       if (!job || typeof job.id !== 'string') {
         this.errors.add(created, 'idle POST /api/jobs');
         failures.push({ sample: i, reason: created.status === 0 ? created.error : `HTTP ${created.status}` });
+        transportFailures = created.status === 0 ? transportFailures + 1 : 0;
         continue;
       }
       const path = `/api/jobs/${job.id}`;
@@ -725,6 +742,7 @@ class Run {
       let status = job.status;
       let gets = 0;
       let t2 = t1;
+      let transportError = null;
       while (status !== 'completed' && status !== 'failed' && performance.now() < limit) {
         const response = await this.single.send('GET', path);
         t2 = performance.now();
@@ -733,10 +751,16 @@ class Run {
           status = parseJson(response)?.status;
         } else {
           this.errors.add(response, 'idle GET /api/jobs/:id');
+          if (response.status === 0) {
+            transportError = response.error;
+            break;
+          }
         }
       }
+      transportFailures = transportError ? transportFailures + 1 : 0;
       if (status !== 'completed') {
-        failures.push({ sample: i, reason: status === 'failed' ? 'job failed' : `still ${status} after ${round((t2 - t0) / 1000, 1)} s` });
+        const reason = transportError ?? (status === 'failed' ? 'job failed' : `still ${status} after ${round((t2 - t0) / 1000, 1)} s`);
+        failures.push({ sample: i, reason });
         continue;
       }
       total[n] = t2 - t0;
@@ -816,12 +840,12 @@ function summary(result) {
     for (const [kind, entry] of Object.entries(c.errors_by_kind)) lines.push(`  error       ${kind}: ${entry.count}  e.g. ${entry.samples[0]?.body ?? ''}`);
     lines.push(`  loadgen CPU ${c.loadgen_cpu.cpu_us_per_request} us/request (${c.loadgen_cpu.requests} requests incl. stats polls), ${c.loadgen_cpu.percent_of_one_core}% of a core`);
     const e = result.e2e;
-    lines.push(`end to end    ${fmt(e.jobs_per_s, ' jobs/s')} (${e.jobs} jobs in ${e.seconds} s, ${e.tail_after_creates_s} s after the last create)${e.done ? '' : `  TIMED OUT: ${e.unfinished} unfinished`}`);
+    lines.push(`end to end    ${fmt(e.jobs_per_s, ' jobs/s')} (${e.jobs} jobs in ${e.seconds} s, ${e.tail_after_creates_s} s after the last create)${e.done ? '' : `  NOT FINISHED: ${e.unfinished} unfinished`}`);
     lines.push(`  outcome     failed ${e.failed}, rows gained ${e.rows_gained} (mismatch ${e.row_mismatch}), ${e.stats_polls} stats polls`);
   }
   if (result.batch) {
     const b = result.batch;
-    lines.push(`batch         ${b.batches} x ${b.batch_size} at C=${b.concurrency}: accepted ${b.accepted_per_s} jobs/s (${b.accepted} in ${b.accept_seconds} s), processed ${fmt(b.processed_per_s, ' jobs/s')} (${b.processed_seconds} s)${b.done ? '' : `  TIMED OUT: ${b.unfinished} unfinished`}`);
+    lines.push(`batch         ${b.batches} x ${b.batch_size} at C=${b.concurrency}: accepted ${b.accepted_per_s} jobs/s (${b.accepted} in ${b.accept_seconds} s), processed ${fmt(b.processed_per_s, ' jobs/s')} (${b.processed_seconds} s)${b.done ? '' : `  NOT FINISHED: ${b.unfinished} unfinished`}`);
     lines.push(`  request     p50 ${fmt(b.request_latency.p50_ms, ' ms')}  max ${fmt(b.request_latency.max_ms, ' ms')}, errors ${b.errors}, failed jobs ${b.failed}; loadgen CPU ${b.loadgen_cpu.cpu_us_per_request} us/request, ${b.loadgen_cpu.cpu_us_per_job} us/job`);
   }
   if (result.idle) {
@@ -880,17 +904,17 @@ async function main() {
       result.warmup = await run.warmup();
     }
     const meter = new CpuMeter([run.load, run.poller, run.single]);
-    if (options.jobs > 0 && !run.timedOut) {
+    if (options.jobs > 0 && !run.timedOut && !run.lost) {
       run.progress(`creates: ${options.jobs} at concurrency ${options.concurrency}`, true);
       Object.assign(result, await run.creates());
       run.watch.sample();
     }
-    if (options.batches > 0 && !run.timedOut) {
+    if (options.batches > 0 && !run.timedOut && !run.lost) {
       run.progress(`batch: ${options.batches} x ${options.batchSize}`, true);
       result.batch = await run.batch();
       run.watch.sample();
     }
-    if (options.idleSamples > 0 && !run.timedOut) {
+    if (options.idleSamples > 0 && !run.timedOut && !run.lost) {
       run.progress(`idle: ${options.idleSamples} samples`, true);
       result.idle = await run.idle();
       run.watch.sample();
@@ -898,7 +922,7 @@ async function main() {
     result.loadgen_cpu = meter.read();
     if (options.pids.length > 0) {
       result.server = {};
-      if (options.idleCpuSeconds > 0 && !run.timedOut) {
+      if (options.idleCpuSeconds > 0 && !run.timedOut && !run.lost) {
         run.progress(`server idle CPU over ${options.idleCpuSeconds} s`, true);
         await sleep(1000); // let the last outcomes settle
         result.server.idle_cpu = await run.watch.idleCpu(options.idleCpuSeconds);
@@ -917,7 +941,10 @@ async function main() {
     || (result.e2e && (result.e2e.failed > 0 || result.e2e.row_mismatch !== 0))
     || (result.batch && (result.batch.failed > 0 || result.batch.row_mismatch !== 0 || result.batch.errors > 0))
     || (result.idle && result.idle.failures.length > 0);
-  if (run.timedOut) {
+  if (run.lost) {
+    result.outcome = `server lost: ${run.lost}`;
+    result.exit_code = EXIT_TIMEOUT;
+  } else if (run.timedOut) {
     result.outcome = 'timed out';
     result.exit_code = EXIT_TIMEOUT;
   } else if (notClean) {

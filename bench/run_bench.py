@@ -469,6 +469,11 @@ class Bench:
                     args = self.loadgen_args(kind, url, server.pid, json_path)
                     log(f"{name}: loadgen {' '.join(shlex.quote(a) for a in args[1:])}")
                     result.loadgen_exit = self.run_loadgen(args)
+                    if server.poll() is not None:
+                        result.error = (
+                            f"the server exited during the run (status {server.returncode})"
+                            " without being stopped"
+                        )
                 finally:
                     result.server_exit = stop_server(server)
         except BenchError as exc:
