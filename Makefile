@@ -1,4 +1,4 @@
-# The two commands of the quick start: `make run` and `make test`.
+# The two commands of the quick start: `make run` and `make test`; `make bench` measures speed.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -21,6 +21,9 @@ typecheck: $(VENV)/.installed-dev
 
 unit: $(VENV)/.installed-dev ## Only the fast tests without I/O
 	$(BIN)/pytest tests/unit
+
+bench: $(VENV)/.installed ## Load every mode (needs node, PostgreSQL, Redis); writes docs/benchmarks.md
+	$(BIN)/python bench/run_bench.py
 
 $(BIN)/python:
 	@$(PY) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
