@@ -48,8 +48,9 @@ class Settings(BaseSettings):
     """``jobqueue serve``: worker processes started beside the API process, so the API and
     the worker each get a core; 0 runs the worker inside the API process."""
     worker_prefetch: int = Field(default=10, ge=0, le=10000)
-    """Table modes: jobs a worker claims ahead of its free handler slots, so that a finished
-    job's slot is refilled at once and one claim takes many jobs. They count as processing."""
+    """Jobs a worker takes ahead of its free handler slots (claimed from the table, or
+    delivered by BullMQ), so that a finished job's slot is refilled at once and one round trip
+    serves many jobs. They count as processing."""
     job_max_attempts: int = Field(default=5, ge=1, le=100)
     """Attempts before a job fails for good (a job may set its own maxAttempts)."""
     job_backoff_ms: int = Field(default=2000, ge=0)

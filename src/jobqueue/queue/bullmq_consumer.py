@@ -76,6 +76,8 @@ class BullMQConsumer(Consumer):
         self.on_connected = on_connected
         self.runner = runner
         self.concurrency = concurrency
+        self.slots = asyncio.Semaphore(concurrency)
+        """Handlers running at once (WORKER_CONCURRENCY); BullMQ delivers a few more."""
         self.lease = timedelta(milliseconds=self.settings.job_lease_ms)
         self.worker: Any = None
         self.running: dict[UUID, asyncio.Task[Job | None]] = {}
@@ -90,7 +92,10 @@ class BullMQConsumer(Consumer):
 
     async def run(self) -> None:
         """Deliver jobs until ``stop``; returns once running jobs ended or were handed back."""
-        options = worker_options(self.redis.url, self.concurrency, self.settings.job_lease_ms)
+        # BullMQ fetches WORKER_PREFETCH jobs beyond the handler slots, so that starts and
+        # outcomes of many jobs share round trips; the slots bound the handlers.
+        fetched = self.concurrency + self.settings.worker_prefetch
+        options = worker_options(self.redis.url, fetched, self.settings.job_lease_ms)
         self.worker = Worker(QUEUE_NAME, self.process, options)
         for connection in (self.worker.redisConnection, self.worker.blockingRedisConnection):
             connection.conn.set_retry(fast_retry())  # bullmq's own retries block for minutes
@@ -159,7 +164,7 @@ class BullMQConsumer(Consumer):
 
     async def _run(self, job: Any, token: str | None, row: Job) -> Job | None:
         """Run the row in its own task so that a stop can cancel it and hand the job back."""
-        task = asyncio.create_task(self.runner.handle(row), name=f"job-{row.id}")
+        task = asyncio.create_task(self._handle_in_slot(row), name=f"job-{row.id}")
         self.running[row.id] = task
         try:
             await asyncio.wait({task})
@@ -171,6 +176,11 @@ class BullMQConsumer(Consumer):
         if task.cancelled():
             await self._hand_back(job, token, row)
         return task.result()
+
+    async def _handle_in_slot(self, row: Job) -> Job | None:
+        async with self.slots:
+            outcome = await self.runner.execute(row)
+        return await self.runner.record(row, outcome)
 
     async def _hand_back(self, job: Any, token: str | None, row: Job) -> None:
         """Give the attempt back in the row and in BullMQ, then end this delivery."""
