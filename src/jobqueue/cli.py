@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 from typing import Annotated
 
 import typer
-import uvloop
 from pydantic import ValidationError
 
 from jobqueue.config import Settings
-from jobqueue.handlers.registry import HandlerLoadError
 from jobqueue.logs import configure_logging
 from jobqueue.server import ProcessPlan
 
@@ -38,9 +35,6 @@ WorkerProcesses = Annotated[
         help="Worker processes beside the API (default: WORKER_PROCESSES or 1; 0: "
         "the worker runs inside the API process)."
     ),
-]
-WakeFd = Annotated[
-    int | None, typer.Option(hidden=True, help="Set by serve: the pipe that wakes this worker.")
 ]
 Concurrency = Annotated[
     int | None, typer.Option(help="Jobs run at once (default: WORKER_CONCURRENCY or 5).")
@@ -76,10 +70,10 @@ def api(
 
 
 @app.command()
-def worker(concurrency: Concurrency = None, wake_fd: WakeFd = None) -> None:
+def worker(concurrency: Concurrency = None) -> None:
     """Run only a worker: claim jobs and run their handlers."""
     settings = _settings(worker_concurrency=concurrency)
-    _run(settings, ProcessPlan(api=False, worker=True, migrate=False, wake_fd=wake_fd))
+    _run(settings, ProcessPlan(api=False, worker=True, migrate=False))
 
 
 @app.command()
@@ -126,14 +120,8 @@ def _is_loopback(host: str) -> bool:
 
 
 def _run(settings: Settings, plan: ProcessPlan) -> None:
-    from jobqueue.server import run_process
-    from jobqueue.store.migrate import MigrationError
-    from jobqueue.supervisor import WorkerStartError
+    from jobqueue.server import run
 
-    configure_logging(settings.log_level, settings.log_format)
-    try:
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(run_process(settings, plan))
-    except (HandlerLoadError, MigrationError, WorkerStartError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+    code = run(settings, plan)
+    if code:
+        raise typer.Exit(code)

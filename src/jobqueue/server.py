@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
+import uvloop
 
 from jobqueue.config import Settings
+from jobqueue.logs import configure_logging
 from jobqueue.runtime import Runtime
 from jobqueue.worker.runner import Worker
 
@@ -31,6 +34,23 @@ class ProcessPlan:
     """With ``api`` and ``worker``: run the worker in this many child processes."""
     wake_fd: int | None = None
     """In a child of ``serve``: the pipe that wakes it, and whose end means serve is gone."""
+
+
+def run(settings: Settings, plan: ProcessPlan) -> int:
+    """Log as the settings say and run ``plan`` on uvloop until stopped; the exit status
+    (2 with a one-line reason on stderr when it could not start)."""
+    from jobqueue.handlers.registry import HandlerLoadError
+    from jobqueue.store.migrate import MigrationError
+    from jobqueue.supervisor import WorkerStartError
+
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(run_process(settings, plan))
+    except (HandlerLoadError, MigrationError, WorkerStartError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 async def run_process(settings: Settings, plan: ProcessPlan) -> None:

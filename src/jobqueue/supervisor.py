@@ -104,8 +104,7 @@ class WorkerProcesses:
 
     async def _spawn(self) -> _Child:
         ours, theirs = socket.socketpair()
-        argv = ["-m", "jobqueue", "worker", "--wake-fd", str(theirs.fileno())]
-        argv += ["--concurrency", str(self.concurrency)]
+        argv = ["-m", "jobqueue.worker.child", str(theirs.fileno()), str(self.concurrency)]
         process = await asyncio.create_subprocess_exec(
             sys.executable, *argv, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL
         )

@@ -19,7 +19,7 @@ from uuid import UUID
 import aiosmtplib
 
 from jobqueue.domain.jobs import JSONObject
-from jobqueue.handlers.registry import JobContext, PermanentError, handler
+from jobqueue.handlers.registry import JobContext, PermanentError
 
 DEFAULT_FROM = "jobqueue@localhost"
 SMTP_TIMEOUT_S = 30.0
@@ -205,7 +205,6 @@ async def write_outbox(message: EmailMessage, outbox_dir: str, job_id: UUID) -> 
     return await asyncio.to_thread(_write_atomically, Path(outbox_dir), name, message.as_bytes())
 
 
-@handler("send-email")
 async def send_email(payload: JSONObject, ctx: JobContext) -> JSONObject:
     """Send an e-mail through SMTP_URL, or write it to OUTBOX_DIR when SMTP is not set."""
     message = build_message(parse_email_payload(payload), ctx.job_id)

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from jobqueue.domain.jobs import JSONObject
-from jobqueue.handlers.registry import JobContext, PermanentError, handler
+from jobqueue.handlers.registry import JobContext, PermanentError
 
 DEFAULT_TIMEOUT_MS = 10_000
 MAX_TIMEOUT_MS = 300_000
@@ -122,7 +122,6 @@ async def post_webhook(request: WebhookRequest, headers: httpx.Headers) -> int:
     return response.status_code
 
 
-@handler("webhook")
 async def webhook(payload: JSONObject, ctx: JobContext) -> JSONObject:
     """POST the payload's ``body`` as JSON to its ``url``, with the job's id and attempt."""
     request = parse_webhook_payload(payload)

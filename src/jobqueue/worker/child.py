@@ -1,0 +1,23 @@
+"""``python -m jobqueue.worker.child CHANNEL_FD CONCURRENCY``: a worker process of ``serve``.
+
+Started without the CLI, whose framework (typer, click, rich) would cost every worker
+process megabytes for nothing; ``serve`` has already checked the settings and handlers.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from jobqueue.config import Settings
+from jobqueue.server import ProcessPlan, run
+
+
+def main(argv: list[str]) -> int:
+    """Run a worker woken (and followed) through the socket ``serve`` passed as CHANNEL_FD."""
+    channel_fd, concurrency = int(argv[0]), int(argv[1])
+    settings = Settings(worker_concurrency=concurrency)
+    return run(settings, ProcessPlan(api=False, worker=True, migrate=False, wake_fd=channel_fd))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
