@@ -54,6 +54,7 @@ class WorkerProcesses:
         self.concurrency = concurrency
         self.children: list[_Child] = []
         self._stopping = False
+        self._wake_pending = False
 
     async def start(self) -> None:
         """Start every child and wait until each one's worker has started."""
@@ -70,7 +71,15 @@ class WorkerProcesses:
         await self._stop(grace_s)
 
     def wake(self) -> None:
-        """Tell every child that jobs were committed (never blocks: a full pipe is awake)."""
+        """Tell every child that jobs were committed: once per turn of the event loop,
+        however many commits that turn made."""
+        if not self._wake_pending:
+            self._wake_pending = True
+            asyncio.get_running_loop().call_soon(self._send_wakes)
+
+    def _send_wakes(self) -> None:
+        """One byte to each child (never blocks: a full socket buffer means it is awake)."""
+        self._wake_pending = False
         for child in self.children:
             with contextlib.suppress(BlockingIOError, OSError):
                 child.channel.send(b"!")

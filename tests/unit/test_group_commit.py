@@ -67,3 +67,17 @@ async def test_a_failed_flush_fails_every_caller_in_it() -> None:
     assert all(isinstance(result, ConnectionError) for result in results)
     with pytest.raises(ConnectionError):
         await commit.submit(3)
+
+
+async def test_a_caller_that_stops_waiting_does_not_cancel_the_shared_flush() -> None:
+    recorder = Recorder()
+    commit = GroupCommit(recorder.flush, key=lambda item: item, max_batch=10)
+    recorder.release.clear()
+    impatient = asyncio.create_task(commit.submit(0))
+    await asyncio.sleep(0)
+    patient = asyncio.create_task(commit.submit(1))
+    await asyncio.sleep(0)
+    impatient.cancel()
+    recorder.release.set()
+    assert await patient == "done 1"
+    assert recorder.batches == [[0], [1]]

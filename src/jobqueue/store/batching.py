@@ -16,8 +16,10 @@ Flush = Callable[[Sequence[T]], Awaitable[dict[K, R]]]
 class GroupCommit(Generic[T, K, R]):
     """Batch calls to ``flush`` without adding latency when the system is idle.
 
-    The first caller flushes at once; callers that arrive meanwhile wait and go together in
+    A flusher task writes the first item at once; items that arrive meanwhile go together in
     the following flush. Under load this turns N small transactions into a few large ones.
+    The flush belongs to no caller: one that stops waiting (its request was cancelled) does
+    not cancel a transaction others are part of.
     """
 
     def __init__(self, flush: Flush[T, K, R], key: Callable[[T], K], max_batch: int) -> None:
@@ -25,27 +27,35 @@ class GroupCommit(Generic[T, K, R]):
         self._key = key
         self._max_batch = max_batch
         self._waiting: list[tuple[T, asyncio.Future[R | None]]] = []
-        self._lock = asyncio.Lock()
+        self._flusher: asyncio.Task[None] | None = None
 
     async def submit(self, item: T) -> R | None:
         """Write ``item`` in the next flush; returns its result, None when it matched no row."""
         future: asyncio.Future[R | None] = asyncio.get_running_loop().create_future()
         self._waiting.append((item, future))
-        async with self._lock:
-            if not future.done():
-                await self._flush_waiting()
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush_while_waiting())
         return await future
 
-    async def _flush_waiting(self) -> None:
-        batch, self._waiting = self._waiting[: self._max_batch], self._waiting[self._max_batch :]
+    async def _flush_while_waiting(self) -> None:
+        try:
+            while self._waiting:
+                batch = self._waiting[: self._max_batch]
+                self._waiting = self._waiting[self._max_batch :]
+                await self._flush_batch(batch)
+        finally:
+            self._flusher = None
+
+    async def _flush_batch(self, batch: list[tuple[T, asyncio.Future[R | None]]]) -> None:
         try:
             results = await self._flush([item for item, _future in batch])
         except asyncio.CancelledError:
-            for _item, future in batch:
-                future.cancel()  # nobody may wait for a flush that will never finish
+            # The loop is shutting down: nobody may wait for a flush that will never finish.
+            for _item, future in [*batch, *self._waiting]:
+                future.cancel()
+            self._waiting = []
             raise
         except Exception as exc:
-            # Every caller in the batch, the flushing one included, gets the error.
             for _item, future in batch:
                 if not future.done():
                     future.set_exception(exc)
