@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import sqlite3
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -29,6 +30,10 @@ log = structlog.get_logger(__name__)
 
 CHECKPOINT_INTERVAL_S = 1.0
 """How often the WAL is copied back into the database file (off the event loop)."""
+WAL_LIMIT_BYTES = 16 * 1024 * 1024
+"""Above this the checkpoint also restarts the WAL (and truncates its file). Under steady
+writes a passive checkpoint never catches up far enough for the WAL to start over, so the
+file would grow for as long as the load lasts; the restart makes writers wait briefly."""
 
 Row = tuple[Any, ...]
 T = TypeVar("T")
@@ -245,6 +250,9 @@ def _checkpoint(path: str, timeout_s: float) -> None:
     conn = _connect(path, timeout_s)
     try:
         conn.execute(sql.CHECKPOINT)
+        with contextlib.suppress(FileNotFoundError):
+            if os.path.getsize(f"{path}-wal") > WAL_LIMIT_BYTES:
+                conn.execute(sql.CHECKPOINT_AND_RESTART)
     finally:
         conn.close()
 

@@ -24,6 +24,8 @@ CONFIGURE = (
 
 CHECKPOINT = "PRAGMA wal_checkpoint(PASSIVE)"
 
+CHECKPOINT_AND_RESTART = "PRAGMA wal_checkpoint(TRUNCATE)"
+
 INSERT_JOB = f"""
 INSERT INTO jobs ({JOB_COLUMNS})
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
