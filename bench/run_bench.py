@@ -49,6 +49,9 @@ ROOT = Path(__file__).resolve().parent.parent
 LOADGEN = ROOT / "bench" / "loadgen.mjs"
 BEGIN = "<!-- bench:begin -->"
 END = "<!-- bench:end -->"
+README = ROOT / "README.md"
+README_BEGIN = "<!-- perf-table:start -->"
+README_END = "<!-- perf-table:end -->"
 MODE_NAMES = ("sqlite", "postgres", "redis")
 READY_WAIT_S = 60.0
 STOP_WAIT_S = 40.0
@@ -649,7 +652,7 @@ def machine(config: Config, services: Services) -> dict[str, str]:
         "import json, platform, sqlite3\n"
         "from importlib import metadata\n"
         "names = ['fastapi', 'starlette', 'uvicorn', 'uvloop', 'httptools', 'pydantic',\n"
-        "         'pydantic-core', 'asyncpg', 'sqlalchemy', 'aiosqlite', 'alembic', 'bullmq',\n"
+        "         'pydantic-core', 'asyncpg', 'sqlalchemy', 'alembic', 'bullmq',\n"
         "         'redis', 'structlog', 'orjson', 'msgspec']\n"
         "libs = {}\n"
         "for n in names:\n"
@@ -873,6 +876,35 @@ def write_doc(path: Path, section: str) -> None:
     path.write_text(text)
 
 
+def readme_table(summaries: list[ModeSummary]) -> str:
+    """The README's performance table: the headline medians of every mode, beside Node's."""
+    lines = [
+        README_BEGIN,
+        "| mode | end to end | vs Node | idle create→completed p50 | creates/s"
+        " | batch accepted / processed |",
+        "|---|---|---|---|---|---|",
+    ]
+    for summary in summaries:
+        m = summary.medians
+        _node, ratio = node_cells("e2e_jobs_s", m.get("e2e_jobs_s"))
+        batch = f"{fmt(m.get('batch_accepted_s'))} / {fmt(m.get('batch_processed_s'))} jobs/s"
+        lines.append(
+            f"| {MODE_TITLES[summary.mode]} | {fmt(m.get('e2e_jobs_s'))} jobs/s | {ratio} "
+            f"| {fmt(m.get('idle_p50_ms'))} ms | {fmt(m.get('create_rps'))} | {batch} |"
+        )
+    lines.append(README_END)
+    return "\n".join(lines)
+
+
+def write_readme(path: Path, table: str) -> None:
+    """Replace the README's performance table, when it has the markers."""
+    text = path.read_text()
+    if README_BEGIN in text and README_END in text:
+        head, _, rest = text.partition(README_BEGIN)
+        _, _, tail = rest.partition(README_END)
+        path.write_text(head + table + tail)
+
+
 def main() -> int:
     """Run everything; write the results; 0 when every run was clean."""
     config = Config.from_env()
@@ -906,7 +938,8 @@ def main() -> int:
     (config.out_dir / "results.md").write_text(section)
     if config.doc is not None:
         write_doc(config.doc, section)
-        log(f"wrote {config.doc}")
+        write_readme(README, readme_table(summaries))
+        log(f"wrote {config.doc} and the performance table of {README.name}")
     print(section)
     unclean = [r.name for r in results if not r.clean]
     if unclean:
