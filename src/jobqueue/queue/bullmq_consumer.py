@@ -34,6 +34,7 @@ from bullmq import DelayedError, UnrecoverableError, Worker
 from jobqueue.config import Settings
 from jobqueue.domain.jobs import Job, JobStatus, job_fields, utcnow
 from jobqueue.queue.base import Consumer, JobRunner, Leases
+from jobqueue.queue.bullmq_pipeline import PipelinedMoves
 from jobqueue.queue.bullmq_wire import (
     QUEUE_NAME,
     RedisTarget,
@@ -97,6 +98,7 @@ class BullMQConsumer(Consumer):
         fetched = self.concurrency + self.settings.worker_prefetch
         options = worker_options(self.redis.url, fetched, self.settings.job_lease_ms)
         self.worker = Worker(QUEUE_NAME, self.process, options)
+        self.worker.backend = PipelinedMoves(self.worker.backend)
         for connection in (self.worker.redisConnection, self.worker.blockingRedisConnection):
             connection.conn.set_retry(fast_retry())  # bullmq's own retries block for minutes
         self._listen(self.worker)

@@ -1,0 +1,124 @@
+"""BullMQ moves of many jobs in one Redis round trip.
+
+bullmq's worker moves each job with its own Lua call: ``moveToActive`` when a slot fetches a
+job, ``moveToFinished`` when it completes. A worker with several slots makes these calls
+concurrently, so they can share a pipeline: the scripts run one after another in Redis, each
+atomic as before, but the worker pays one write and one read for the lot. This wraps the
+worker's backend and groups what arrives together (``store.batching.GroupCommit``); every
+other call goes to the backend unchanged.
+
+It builds the same keys and arguments as bullmq's ``Scripts`` (``moveToActive`` and
+``moveToCompletedArgs``), so it is tied to bullmq's Lua scripts: the Redis-mode behaviour and
+Node interop suites run through it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import msgpack
+from bullmq.scripts import raw2NextJobData
+
+from jobqueue.store.batching import GroupCommit
+
+_MAX_BATCH = 100
+_ACTIVE_KEYS = (
+    "wait",
+    "active",
+    "prioritized",
+    "events",
+    "stalled",
+    "limiter",
+    "delayed",
+    "paused",
+    "meta",
+    "pc",
+    "marker",
+)
+
+
+class MoveError(Exception):
+    """bullmq refused one move of a batch (a lost lock, a missing job)."""
+
+
+class PipelinedMoves:
+    """A bullmq backend whose activations and completions share pipelines."""
+
+    def __init__(self, backend: Any) -> None:
+        self._backend = backend
+        self._scripts = backend.scripts
+        self._ids = itertools.count()
+        self._activations: GroupCommit[tuple[int, str, dict[str, Any]], int, Any] = GroupCommit(
+            self._activate, key=lambda call: call[0], max_batch=_MAX_BATCH
+        )
+        self._completions: GroupCommit[tuple[int, Any, Any, Any, str, bool], int, Any] = (
+            GroupCommit(self._complete, key=lambda call: call[0], max_batch=_MAX_BATCH)
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
+
+    async def moveToActive(self, token: str, opts: dict[str, Any]) -> Any:  # noqa: N802 - bullmq's name
+        """bullmq's ``moveToActive``, in the next shared pipeline."""
+        return await self._activations.submit((next(self._ids), token, opts))
+
+    async def moveToCompleted(  # noqa: N802 - bullmq's name
+        self,
+        job: Any,
+        return_value: Any,
+        remove_on_complete: Any,
+        token: str,
+        fetch_next: bool = True,
+    ) -> Any:
+        """bullmq's ``moveToCompleted``, in the next shared pipeline."""
+        call = (next(self._ids), job, return_value, remove_on_complete, token, fetch_next)
+        outcome = await self._completions.submit(call)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    async def _activate(self, calls: Sequence[tuple[int, str, dict[str, Any]]]) -> dict[int, Any]:
+        scripts = self._scripts
+        pipe = scripts.redisConnection.conn.pipeline(transaction=False)
+        keys = scripts.getKeys(list(_ACTIVE_KEYS))
+        for _id, token, opts in calls:
+            packed = msgpack.packb(
+                {
+                    "token": token,
+                    "lockDuration": opts.get("lockDuration", 0),
+                    "limiter": opts.get("limiter"),
+                },
+                use_bin_type=True,
+            )
+            args = [scripts.keys[""], round(time.time() * 1000), packed]
+            await scripts.commands["moveToActive"](keys=keys, args=args, client=pipe)  # queued
+        raws = await pipe.execute()
+        return {call[0]: raw2NextJobData(raw) for call, raw in zip(calls, raws, strict=True)}
+
+    async def _complete(
+        self, calls: Sequence[tuple[int, Any, Any, Any, str, bool]]
+    ) -> dict[int, Any]:
+        scripts = self._scripts
+        pipe = scripts.redisConnection.conn.pipeline(transaction=False)
+        finished_on = []
+        for _id, job, value, remove, token, fetch_next in calls:
+            keys, args = scripts.moveToCompletedArgs(job, value, remove, token, fetch_next)
+            finished_on.append(args[1])
+            await scripts.commands["moveToFinished"](keys=keys, args=args, client=pipe)
+        raws = await pipe.execute(raise_on_error=False)
+        return {
+            call[0]: _completed(call[1], raw, when)
+            for call, raw, when in zip(calls, raws, finished_on, strict=True)
+        }
+
+
+def _completed(job: Any, raw: Any, finished_on: int) -> Any:
+    """What bullmq's backend returns for one ``moveToFinished``, or the error to raise."""
+    if isinstance(raw, Exception):
+        return raw
+    if isinstance(raw, int) and raw < 0:
+        return MoveError(f"bullmq could not complete job {job.id} (code {raw})")
+    return {"result": raw2NextJobData(raw) if raw else None, "finishedOn": finished_on}

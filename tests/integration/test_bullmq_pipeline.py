@@ -1,0 +1,70 @@
+"""BullMQ moves of several jobs share one pipeline on a real Redis, each still its own move."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import pytest
+from bullmq import Job, Queue, Worker
+
+from jobqueue.queue.bullmq_pipeline import MoveError, PipelinedMoves
+
+QUEUE = "pipeline-test"
+LOCK_MS = 30_000
+
+
+class CountedMoves(PipelinedMoves):
+    """Records the size of every pipeline it sends."""
+
+    def __init__(self, backend: Any) -> None:
+        super().__init__(backend)
+        self.activations: list[int] = []
+        self.completions: list[int] = []
+
+    async def _activate(self, calls: Sequence[tuple[int, str, dict[str, Any]]]) -> dict[int, Any]:
+        self.activations.append(len(calls))
+        return await super()._activate(calls)
+
+    async def _complete(
+        self, calls: Sequence[tuple[int, Any, Any, Any, str, bool]]
+    ) -> dict[int, Any]:
+        self.completions.append(len(calls))
+        return await super()._complete(calls)
+
+
+@pytest.fixture
+async def worker(redis_url: str) -> AsyncIterator[Worker]:
+    """A bullmq worker that never runs by itself; the tests drive its backend."""
+
+    async def unused(_job: Any, _token: str | None) -> None:
+        raise AssertionError("the tests move jobs by hand")
+
+    queue = Queue(QUEUE, {"connection": redis_url})
+    await queue.addBulk([{"name": "t", "data": {"n": n}, "opts": {}} for n in range(3)])
+    await queue.close()
+    bull = Worker(QUEUE, unused, {"connection": redis_url, "autorun": False})
+    yield bull
+    await bull.close(force=True)
+
+
+async def test_concurrent_moves_share_one_pipeline_and_fail_alone(worker: Worker) -> None:
+    moves = CountedMoves(worker.backend)
+    opts = {"lockDuration": LOCK_MS}
+    tokens = ["w:1", "w:2", "w:3"]
+    fetched = await asyncio.gather(*(moves.moveToActive(token, opts) for token in tokens))
+    assert moves.activations == [3]
+    jobs = [Job.fromJSON(worker, data, job_id) for data, job_id, *_ in fetched]
+    assert len({job.id for job in jobs}) == 3
+
+    outcomes = await asyncio.gather(
+        moves.moveToCompleted(jobs[0], {"ok": 1}, False, tokens[0], fetch_next=False),
+        moves.moveToCompleted(jobs[1], {"ok": 2}, False, "not-its-token", fetch_next=False),
+        moves.moveToCompleted(jobs[2], {"ok": 3}, False, tokens[2], fetch_next=False),
+        return_exceptions=True,
+    )
+    assert moves.completions == [3]
+    assert isinstance(outcomes[1], MoveError)
+    states = [await Job.fromId(worker, job.id) for job in jobs]
+    assert [await state.getState() for state in states] == ["completed", "active", "completed"]
