@@ -68,3 +68,17 @@ async def test_concurrent_moves_share_one_pipeline_and_fail_alone(worker: Worker
     assert isinstance(outcomes[1], MoveError)
     states = [await Job.fromId(worker, job.id) for job in jobs]
     assert [await state.getState() for state in states] == ["completed", "active", "completed"]
+
+
+async def test_a_redis_that_forgot_the_scripts_gets_them_again(worker: Worker) -> None:
+    moves = CountedMoves(worker.backend)
+    await worker.client.script_flush()  # as after a Redis restart
+    fetched = await asyncio.gather(
+        *(moves.moveToActive(token, {"lockDuration": LOCK_MS}) for token in ("a", "b"))
+    )
+    jobs = [Job.fromJSON(worker, data, job_id) for data, job_id, *_ in fetched]
+    assert len({job.id for job in jobs}) == 2
+    await worker.client.script_flush()
+    done = await moves.moveToCompleted(jobs[0], None, False, "a", fetch_next=False)
+    assert done["finishedOn"] > 0
+    assert await (await Job.fromId(worker, jobs[0].id)).getState() == "completed"

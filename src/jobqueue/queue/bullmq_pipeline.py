@@ -21,6 +21,7 @@ from typing import Any
 
 import msgpack
 from bullmq.scripts import raw2NextJobData
+from redis.exceptions import NoScriptError
 
 from jobqueue.store.batching import GroupCommit
 
@@ -82,8 +83,8 @@ class PipelinedMoves:
 
     async def _activate(self, calls: Sequence[tuple[int, str, dict[str, Any]]]) -> dict[int, Any]:
         scripts = self._scripts
-        pipe = scripts.redisConnection.conn.pipeline(transaction=False)
         keys = scripts.getKeys(list(_ACTIVE_KEYS))
+        moves = []
         for _id, token, opts in calls:
             packed = msgpack.packb(
                 {
@@ -93,26 +94,54 @@ class PipelinedMoves:
                 },
                 use_bin_type=True,
             )
-            args = [scripts.keys[""], round(time.time() * 1000), packed]
-            await scripts.commands["moveToActive"](keys=keys, args=args, client=pipe)  # queued
-        raws = await pipe.execute()
+            moves.append((keys, [scripts.keys[""], round(time.time() * 1000), packed]))
+        raws = await self._run("moveToActive", moves)
+        for raw in raws:
+            if isinstance(raw, Exception):
+                raise raw
         return {call[0]: raw2NextJobData(raw) for call, raw in zip(calls, raws, strict=True)}
 
     async def _complete(
         self, calls: Sequence[tuple[int, Any, Any, Any, str, bool]]
     ) -> dict[int, Any]:
-        scripts = self._scripts
-        pipe = scripts.redisConnection.conn.pipeline(transaction=False)
-        finished_on = []
+        moves = []
         for _id, job, value, remove, token, fetch_next in calls:
-            keys, args = scripts.moveToCompletedArgs(job, value, remove, token, fetch_next)
-            finished_on.append(args[1])
-            await scripts.commands["moveToFinished"](keys=keys, args=args, client=pipe)
-        raws = await pipe.execute(raise_on_error=False)
+            moves.append(self._scripts.moveToCompletedArgs(job, value, remove, token, fetch_next))
+        raws = await self._run("moveToFinished", moves)
         return {
-            call[0]: _completed(call[1], raw, when)
-            for call, raw, when in zip(calls, raws, finished_on, strict=True)
+            call[0]: _completed(call[1], raw, args[1])
+            for call, raw, (_keys, args) in zip(calls, raws, moves, strict=True)
         }
+
+    async def _run(
+        self, script_name: str, moves: Sequence[tuple[list[Any], list[Any]]]
+    ) -> list[Any]:
+        """Run one script once per (keys, args) in one pipeline; each result or error in order.
+
+        ``EVALSHA`` straight away: redis-py's own pipelined scripts first ask whether each
+        script is loaded (a round trip per pipeline). A Redis that forgot the script (restart,
+        SCRIPT FLUSH) answers NOSCRIPT without running anything: load it, run those again.
+        """
+        script = self._scripts.commands[script_name]
+        conn = self._scripts.redisConnection.conn
+        results = await _pipelined(conn, script.sha, moves)
+        missing = [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
+        if missing:
+            await conn.script_load(script.script)
+            again = await _pipelined(conn, script.sha, [moves[i] for i in missing])
+            for i, result in zip(missing, again, strict=True):
+                results[i] = result
+        return results
+
+
+async def _pipelined(
+    conn: Any, sha: str, moves: Sequence[tuple[list[Any], list[Any]]]
+) -> list[Any]:
+    pipe = conn.pipeline(transaction=False)
+    for keys, args in moves:
+        pipe.evalsha(sha, len(keys), *keys, *args)
+    results: list[Any] = await pipe.execute(raise_on_error=False)
+    return results
 
 
 def _completed(job: Any, raw: Any, finished_on: int) -> Any:
