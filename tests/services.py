@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import queue
 import shutil
 import socket
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -116,3 +119,29 @@ def flush_redis(url: str) -> None:
         client.flushdb()
     finally:
         client.close()
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database, kept open in a thread of its own for the test's length."""
+    ready: queue.Queue[str | BaseException] = queue.Queue()
+    done = threading.Event()
+
+    async def hold() -> None:
+        try:
+            async with fresh_postgres_database() as url:
+                ready.put(url)
+                await asyncio.to_thread(done.wait)
+        except BaseException as exc:  # skip/fail outcomes too: hand them to the test
+            ready.put(exc)
+
+    thread = threading.Thread(target=asyncio.run, args=(hold(),))
+    thread.start()
+    got = ready.get(timeout=30)
+    try:
+        if isinstance(got, BaseException):
+            raise got
+        yield got
+    finally:
+        done.set()
+        thread.join(timeout=30)

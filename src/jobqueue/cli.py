@@ -55,7 +55,7 @@ def serve(  # noqa: PLR0917 - typer maps each parameter to an option
         host=host, port=port, worker_concurrency=concurrency, worker_processes=worker_processes
     )
     _check_exposure(settings, insecure)
-    plan = ProcessPlan(True, True, not no_migrate, worker_processes=settings.worker_processes)
+    plan = ProcessPlan(True, True, not no_migrate, settings.serve_worker_processes)
     _run(settings, plan)
 
 

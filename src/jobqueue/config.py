@@ -44,9 +44,10 @@ class Settings(BaseSettings):
     """``auto``: readable in a terminal, JSON lines otherwise."""
     worker_concurrency: int = Field(default=5, ge=1, le=1000)
     """Jobs run at once per worker process."""
-    worker_processes: int = Field(default=1, ge=0, le=64)
-    """``jobqueue serve``: worker processes started beside the API process, so the API and
-    the worker each get a core; 0 runs the worker inside the API process."""
+    worker_processes: int | None = Field(default=None, ge=0, le=64)
+    """``jobqueue serve``: worker processes started beside the API process, so that the API
+    and the worker each get a core; 0 runs the worker inside the API process. Unset: 0 on
+    SQLite (one process, the file's only writer), 1 on PostgreSQL."""
     worker_prefetch: int = Field(default=10, ge=0, le=10000)
     """Jobs a worker takes ahead of its free handler slots (claimed from the table, or
     delivered by BullMQ), so that a finished job's slot is refilled at once and one round trip
@@ -94,6 +95,13 @@ class Settings(BaseSettings):
     def retry_policy(self) -> RetryPolicy:
         """The retry rule these settings describe."""
         return RetryPolicy(self.job_max_attempts, self.job_backoff_ms)
+
+    @property
+    def serve_worker_processes(self) -> int:
+        """WORKER_PROCESSES, or its default for this database."""
+        if self.worker_processes is not None:
+            return self.worker_processes
+        return 0 if self.database_url.lower().startswith("sqlite") else 1
 
     @property
     def queue_url(self) -> str | None:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-import queue
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -19,7 +16,7 @@ import httpx
 import pytest
 
 from jobqueue.store.migrate import migrate
-from tests.services import fresh_postgres_database, private_redis
+from tests.services import postgres_database, private_redis
 from tests.support.serve import running, serve_env, wait_until
 
 JOBS = 10_000
@@ -27,32 +24,6 @@ BATCH = 1_000
 WORKERS = 3
 HANDLERS = Path(__file__).parent / "handler_modules"
 JOBQUEUE = Path(sys.executable).with_name("jobqueue")
-
-
-@contextmanager
-def postgres_database() -> Iterator[str]:
-    """A fresh PostgreSQL database, kept open in a thread of its own for the test's length."""
-    ready: queue.Queue[str | BaseException] = queue.Queue()
-    done = threading.Event()
-
-    async def hold() -> None:
-        try:
-            async with fresh_postgres_database() as url:
-                ready.put(url)
-                await asyncio.to_thread(done.wait)
-        except BaseException as exc:  # skip/fail outcomes too: hand them to the test
-            ready.put(exc)
-
-    thread = threading.Thread(target=asyncio.run, args=(hold(),))
-    thread.start()
-    got = ready.get(timeout=30)
-    try:
-        if isinstance(got, BaseException):
-            raise got
-        yield got
-    finally:
-        done.set()
-        thread.join(timeout=30)
 
 
 @contextmanager

@@ -7,11 +7,13 @@ import os
 import signal
 from pathlib import Path
 
+from tests.services import postgres_database
 from tests.support.serve import Json, ServeFactory, ServeProcess, wait_until
 
 HANDLERS_DIR = Path(__file__).parent / "handler_modules"
 HANDLERS = {"JOBQUEUE_HANDLERS": "reliability_handlers", "PYTHONPATH": str(HANDLERS_DIR)}
-NO_POLL = {"JOB_POLL_INTERVAL_MS": "60000"}  # only a wake-up can start a job in time
+CHILD = {"WORKER_PROCESSES": "1"}  # on SQLite serve runs one process unless told otherwise
+NO_POLL = {**CHILD, "JOB_POLL_INTERVAL_MS": "60000"}  # only a wake-up can start a job in time
 
 
 def worker_pids(server: ServeProcess) -> list[int]:
@@ -61,7 +63,7 @@ def test_a_dead_worker_process_is_replaced(serve: ServeFactory) -> None:
 
 def test_killing_serve_takes_its_worker_process_along(serve: ServeFactory, tmp_path: Path) -> None:
     log = tmp_path / "slow.log"
-    server = serve(**HANDLERS, JOB_LEASE_MS="2000")
+    server = serve(**HANDLERS, **CHILD, JOB_LEASE_MS="2000")
     [child] = worker_pids(server)
     job = server.create_job("slow", {"log": str(log)})
     server.wait_for_status(job["id"], "processing")
@@ -70,14 +72,31 @@ def test_killing_serve_takes_its_worker_process_along(serve: ServeFactory, tmp_p
     wait_until(lambda: not process_exists(child), 10, f"worker process {child} to end")
 
     # As after any crash, the job runs again after its lease.
-    again = serve(**HANDLERS, JOB_LEASE_MS="2000")
+    again = serve(**HANDLERS, **CHILD, JOB_LEASE_MS="2000")
     again.wait_for_status(job["id"], "completed", timeout=30, attempts=2)
 
 
 def test_sigterm_stops_the_worker_process_too(serve: ServeFactory) -> None:
-    server = serve()
+    server = serve(**CHILD)
     [child] = worker_pids(server)
     server.send_signal(signal.SIGTERM)
     assert server.wait_exit(15) == 0
     assert not process_exists(child)
     assert "Worker stopped" in [e.get("event") for e in server.log_events()]
+
+
+def test_on_sqlite_serve_is_one_process_by_default(serve: ServeFactory) -> None:
+    server = serve(JOB_POLL_INTERVAL_MS="60000")
+    assert worker_pids(server) == []
+    job = server.create_job("noop")
+    server.wait_for_status(job["id"], "completed", timeout=5)
+
+
+def test_on_postgresql_serve_runs_its_worker_beside_the_api(serve: ServeFactory) -> None:
+    with postgres_database() as url:
+        server = serve(DATABASE_URL=url, JOB_POLL_INTERVAL_MS="60000")
+        [child] = worker_pids(server)
+        assert process_exists(child)
+        job = server.create_job("noop")
+        server.wait_for_status(job["id"], "completed", timeout=5)
+        server.stop()
