@@ -32,8 +32,6 @@ from jobqueue.store.base import DuplicateIdempotencyKeyError, StoreError
 class InMemoryJobStore:
     """JobStore on a dict of jobs and a list of dead letters; no I/O, nothing shared."""
 
-    dialect = "memory"
-
     def __init__(self) -> None:
         """An empty store."""
         self._jobs: dict[UUID, Job] = {}

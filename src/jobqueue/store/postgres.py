@@ -65,8 +65,6 @@ def plain_dsn(database_url: str) -> str:
 class PostgresJobStore:
     """JobStore on PostgreSQL through an asyncpg pool."""
 
-    dialect = "postgresql"
-
     def __init__(self, database_url: str, *, timeout_s: float = 5.0, pool_size: int = 10) -> None:
         """Opens no connection until the first call."""
         self.dsn = plain_dsn(database_url)

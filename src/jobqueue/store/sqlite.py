@@ -42,8 +42,6 @@ T = TypeVar("T")
 class SqliteJobStore:
     """JobStore on a SQLite file through ``sqlite3``, every call made on the event loop."""
 
-    dialect = "sqlite"
-
     def __init__(self, path: str, *, timeout_s: float = 5.0) -> None:
         """Opens nothing until the first call; ``timeout_s`` bounds waits for another process."""
         self.path = path
