@@ -617,8 +617,6 @@ class Run {
     const cpu = meter.read();
     if (!wait.done) this.timedOut = true;
     const stats = wait.stats;
-    const finishedJobs = stats ? delta(stats, base, 'completed') + delta(stats, base, 'failed') : null;
-    const rowsGained = stats ? totalJobs(stats) - totalJobs(base) : null;
     const createSeconds = (t1 - t0) / 1000;
     const e2eSeconds = (wait.at - t0) / 1000;
     return {
@@ -640,11 +638,7 @@ class Run {
         seconds: round(e2eSeconds, 3),
         jobs_per_s: wait.done ? round(ok / e2eSeconds, 1) : null,
         tail_after_creates_s: round((wait.at - t1) / 1000, 3),
-        finished: finishedJobs,
-        failed: stats ? delta(stats, base, 'failed') : null,
-        unfinished: finishedJobs === null ? null : Math.max(0, ok - finishedJobs),
-        rows_gained: rowsGained,
-        row_mismatch: rowsGained === null ? null : rowsGained - ok,
+        ...settled(stats, base, ok),
         stats_polls: wait.polls,
         poll_ms: this.o.pollMs,
         stats_before: base,
@@ -688,9 +682,7 @@ class Run {
     const wait = await finished;
     const cpu = meter.read();
     if (!wait.done) this.timedOut = true;
-    const stats = wait.stats;
-    const finishedJobs = stats ? delta(stats, base, 'completed') + delta(stats, base, 'failed') : null;
-    const rowsGained = stats ? totalJobs(stats) - totalJobs(base) : null;
+    const { finished: _finished, ...outcome } = settled(wait.stats, base, accepted);
     return {
       batches,
       batch_size: batchSize,
@@ -704,10 +696,7 @@ class Run {
       done: wait.done,
       processed_seconds: round((wait.at - t0) / 1000, 3),
       processed_per_s: wait.done ? round(accepted / ((wait.at - t0) / 1000), 1) : null,
-      failed: stats ? delta(stats, base, 'failed') : null,
-      unfinished: finishedJobs === null ? null : Math.max(0, accepted - finishedJobs),
-      rows_gained: rowsGained,
-      row_mismatch: rowsGained === null ? null : rowsGained - accepted,
+      ...outcome,
       loadgen_cpu: { ...cpu, cpu_us_per_job: accepted ? round((cpu.cpu_ms * 1000) / accepted, 2) : null },
     };
   }
@@ -786,6 +775,21 @@ class Run {
     this.poller.close();
     this.single.close();
   }
+}
+
+// What the stats say about `expected` jobs since `base`: finished, failed, left over, and
+// whether the table gained exactly that many rows (null when the stats never answered).
+function settled(stats, base, expected) {
+  if (!stats) return { finished: null, failed: null, unfinished: null, rows_gained: null, row_mismatch: null };
+  const finished = delta(stats, base, 'completed') + delta(stats, base, 'failed');
+  const rowsGained = totalJobs(stats) - totalJobs(base);
+  return {
+    finished,
+    failed: delta(stats, base, 'failed'),
+    unfinished: Math.max(0, expected - finished),
+    rows_gained: rowsGained,
+    row_mismatch: rowsGained - expected,
+  };
 }
 
 function delta(stats, base, key) {

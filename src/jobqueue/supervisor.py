@@ -30,8 +30,6 @@ log = structlog.get_logger(__name__)
 _PR_SET_PDEATHSIG = 1
 _RESTART_DELAY_S = 1.0
 _KILL_AFTER_GRACE_S = 10.0
-
-
 _READY_TIMEOUT_S = 60.0
 
 
@@ -81,7 +79,7 @@ class WorkerProcesses:
         """One byte to each child (never blocks: a full socket buffer means it is awake)."""
         self._wake_pending = False
         for child in self.children:
-            with contextlib.suppress(BlockingIOError, OSError):
+            with contextlib.suppress(OSError):  # full buffer: awake already; closed: restarting
                 child.channel.send(b"!")
 
     async def _keep_alive(self, index: int) -> None:

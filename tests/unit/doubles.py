@@ -62,10 +62,6 @@ class FakeRunner:
         """Per job: set to let it finish; jobs without a gate wait for ``open_all``."""
         self.all_open = asyncio.Event()
 
-    async def handle(self, job: Job) -> Job | None:
-        """Wait for the job's gate, then complete it through the store."""
-        return await self.record(job, await self.execute(job))
-
     async def execute(self, job: Job) -> Outcome:
         """Wait for the job's gate (the handler running), then succeed."""
         self._note_start(job)

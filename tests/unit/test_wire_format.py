@@ -5,17 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 from jobqueue.api.errors import validation_message
-from jobqueue.api.schemas import format_timestamp
 from jobqueue.config import Settings
+from jobqueue.domain.jobs import iso_ms
 
 
 def test_timestamps_are_utc_with_milliseconds_and_z() -> None:
     moment = datetime(2026, 5, 4, 12, 0, 0, 123_999, tzinfo=timezone(timedelta(hours=2)))
-    assert format_timestamp(moment) == "2026-05-04T10:00:00.123Z"
+    assert iso_ms(moment) == "2026-05-04T10:00:00.123Z"
 
 
 def test_whole_seconds_still_show_milliseconds() -> None:
-    assert format_timestamp(datetime(2026, 5, 4, tzinfo=UTC)) == "2026-05-04T00:00:00.000Z"
+    assert iso_ms(datetime(2026, 5, 4, tzinfo=UTC)) == "2026-05-04T00:00:00.000Z"
 
 
 def test_validation_messages_name_the_field_and_where_it_was() -> None:

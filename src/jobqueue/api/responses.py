@@ -13,8 +13,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from jobqueue.api.schemas import format_timestamp
-from jobqueue.domain.jobs import DeadLetter, Job
+from jobqueue.domain.jobs import DeadLetter, Job, iso_ms
 
 
 def job_json(job: Job) -> dict[str, Any]:
@@ -25,9 +24,9 @@ def job_json(job: Job) -> dict[str, Any]:
         "payload": job.payload,
         "status": job.status,
         "attempts": job.attempts,
-        "nextRunAt": None if job.next_run_at is None else format_timestamp(job.next_run_at),
-        "createdAt": format_timestamp(job.created_at),
-        "updatedAt": format_timestamp(job.updated_at),
+        "nextRunAt": None if job.next_run_at is None else iso_ms(job.next_run_at),
+        "createdAt": iso_ms(job.created_at),
+        "updatedAt": iso_ms(job.updated_at),
         "maxAttempts": job.max_attempts,
         "priority": job.priority,
         "lastError": job.last_error,
@@ -42,7 +41,7 @@ def dead_letter_json(entry: DeadLetter) -> dict[str, Any]:
         "payload": entry.payload,
         "reason": entry.reason,
         "attempts": entry.attempts,
-        "failedAt": format_timestamp(entry.failed_at),
+        "failedAt": iso_ms(entry.failed_at),
     }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -17,16 +17,9 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from jobqueue.domain.changes import JobChanges
-from jobqueue.domain.jobs import JobStatus, NewJob, utcnow
+from jobqueue.domain.jobs import JobStatus, NewJob, iso_ms, utcnow
 
-
-def format_timestamp(value: datetime) -> str:
-    """UTC ISO 8601 with milliseconds and ``Z``, as JavaScript's ``toISOString``."""
-    # isoformat of a UTC time ends in "+00:00"; it truncates to milliseconds, as JavaScript does.
-    return value.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
-
-
-Timestamp = Annotated[datetime, PlainSerializer(format_timestamp, return_type=str)]
+Timestamp = Annotated[datetime, PlainSerializer(iso_ms, return_type=str)]
 
 
 class CamelModel(BaseModel):

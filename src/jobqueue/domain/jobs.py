@@ -52,6 +52,13 @@ class Job:
     lease_expires_at: datetime | None = None
 
 
+def iso_ms(moment: datetime) -> str:
+    """UTC ISO 8601 with milliseconds and ``Z``, as JavaScript's ``toISOString`` (and so the
+    Node service, on its API and its queues) writes times."""
+    # isoformat of a UTC time ends in "+00:00"; it truncates to milliseconds, as JavaScript does.
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
 def job_fields(job: Job) -> dict[str, str | int]:
     """The fields every log line about a job carries."""
     return {"job_id": str(job.id), "job_type": job.type, "attempt": job.attempts}
@@ -79,6 +86,11 @@ class DeadLetter:
     reason: str
     attempts: int
     failed_at: datetime
+
+    @classmethod
+    def of_failed(cls, job: Job, reason: str) -> DeadLetter:
+        """The entry for ``job``, just failed for good (``updated_at`` is when it failed)."""
+        return cls(job.id, job.type, job.payload, reason, job.attempts, job.updated_at)
 
 
 @dataclass(frozen=True, slots=True)

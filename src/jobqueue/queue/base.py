@@ -62,11 +62,7 @@ class JobRunner(Protocol):
         ...
 
     async def record(self, job: Job, outcome: Outcome) -> Job | None:
-        """Record what an attempt came to; the job as recorded, or None (lease lost)."""
-        ...
-
-    async def handle(self, job: Job) -> Job | None:
-        """Run one claimed job to its recorded outcome.
+        """Record what an attempt came to, once.
 
         Returns the job as recorded (completed, pending for a retry, or failed), or None when
         no outcome could be recorded (lease lost, row deleted): a pushing queue such as BullMQ

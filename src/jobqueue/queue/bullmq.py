@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 from uuid import UUID
 
 import structlog
@@ -31,8 +31,7 @@ from jobqueue.queue.bullmq_wire import (
     QUEUE_NAME,
     RedisTarget,
     dead_letter_data,
-    job_data,
-    job_options,
+    job_entry,
     redis_address,
     redis_client,
 )
@@ -77,7 +76,7 @@ class BullMQBroker(Broker):
         to pending (retry, PATCH) would never run again if its completed or failed BullMQ job
         were kept. A delayed one is replaced so that a changed nextRunAt takes effect.
         """
-        if len(jobs) == 1 and jobs[0].updated_at == jobs[0].created_at:
+        if len(jobs) == 1 and _is_fresh(jobs[0]):
             await self._fresh.submit(jobs[0])  # bounded inside: the flush is shared
         elif jobs:
             await self.bounded(self._enqueue(jobs))
@@ -156,17 +155,19 @@ class BullMQBroker(Broker):
             log.info("Redis connected", host=host, port=port)
 
     async def _enqueue(self, jobs: Sequence[Job]) -> None:
-        # A row never changed since its insert has a fresh id: no BullMQ job can exist yet,
-        # so a batch create stays one round trip.
-        fresh = [job for job in jobs if job.updated_at == job.created_at]
-        changed = [job for job in jobs if job.updated_at != job.created_at]
+        fresh = [job for job in jobs if _is_fresh(job)]
+        changed = [job for job in jobs if not _is_fresh(job)]
         addable = fresh + await self._make_room(changed)
         if addable:
-            await self.queue.addBulk([self._entry(job) for job in addable])
+            await self._add(addable)
 
     async def _add_fresh(self, jobs: Sequence[Job]) -> dict[UUID, bool]:
-        await self.bounded(self.queue.addBulk([self._entry(job) for job in jobs]))
+        await self.bounded(self._add(jobs))
         return {job.id: True for job in jobs}
+
+    async def _add(self, jobs: Sequence[Job]) -> None:
+        backoff_ms = self.settings.job_backoff_ms
+        await self.queue.addBulk([job_entry(job, backoff_ms) for job in jobs])
 
     async def _make_room(self, jobs: Sequence[Job]) -> list[Job]:
         """Remove stored BullMQ jobs that would swallow a new add; return the jobs to add."""
@@ -186,9 +187,8 @@ class BullMQBroker(Broker):
         states = await asyncio.gather(*(self.queue.getJobState(str(i)) for i in job_ids))
         return [str(state) for state in states]
 
-    def _entry(self, job: Job) -> dict[str, Any]:
-        return {"name": job.type, "data": job_data(job), "opts": self.job_options(job)}
 
-    def job_options(self, job: Job) -> dict[str, Any]:
-        """BullMQ options for ``job`` under these settings."""
-        return job_options(job, self.settings.job_backoff_ms)
+def _is_fresh(job: Job) -> bool:
+    """Never changed since its insert: its id is new, so no BullMQ job can exist for it yet
+    (a create needs no look-up before its add)."""
+    return job.updated_at == job.created_at

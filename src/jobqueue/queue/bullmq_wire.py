@@ -10,7 +10,7 @@ import asyncio
 import math
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -19,7 +19,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
 
-from jobqueue.domain.jobs import DeadLetter, Job, JSONObject, utcnow
+from jobqueue.domain.jobs import DeadLetter, Job, JSONObject, iso_ms, utcnow
 
 T = TypeVar("T")
 
@@ -49,6 +49,11 @@ class RedisTarget:
     async def bounded(self, call: Awaitable[T]) -> T:
         """Await one Redis call for at most ``timeout_s``."""
         return await asyncio.wait_for(call, self.timeout_s)
+
+
+def job_entry(job: Job, backoff_ms: int) -> dict[str, Any]:
+    """What ``Queue.addBulk`` takes for ``job``: its name, data and options."""
+    return {"name": job.type, "data": job_data(job), "opts": job_options(job, backoff_ms)}
 
 
 def job_options(job: Job, backoff_ms: int) -> dict[str, Any]:
@@ -113,12 +118,6 @@ def delay_ms(next_run_at: datetime | None) -> int:
     if next_run_at is None:
         return 0
     return max(0, math.ceil((next_run_at - utcnow()).total_seconds() * 1000))
-
-
-def iso_ms(moment: datetime) -> str:
-    """UTC ISO 8601 with milliseconds and ``Z``, as the Node service wrote times."""
-    utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
 def redis_address(url: str) -> tuple[str, int]:

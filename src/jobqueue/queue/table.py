@@ -102,7 +102,7 @@ class TableConsumer(Consumer):
         self.wakeup = wakeup
         self.buffer: collections.deque[Job] = collections.deque()
         self.running: dict[UUID, tuple[Job, asyncio.Task[Outcome]]] = {}
-        self.recording: dict[UUID, tuple[Job, asyncio.Task[Job | None]]] = {}
+        self.recording: dict[UUID, asyncio.Task[Job | None]] = {}
         self._capacity = concurrency + claims.prefetch
         self._claim_at_least = max(1, claims.prefetch // 2)
         self._stopping = asyncio.Event()
@@ -135,7 +135,8 @@ class TableConsumer(Consumer):
 
     async def _claim(self) -> bool:
         """Fill the buffer and the free slots; True when more jobs may be due right now."""
-        room = self._capacity - len(self.held())  # outcomes being written still hold rows
+        # Outcomes being written still hold their rows.
+        room = self._capacity - len(self.running) - len(self.recording) - len(self.buffer)
         if room < self._claim_at_least and (self.buffer or room <= 0):
             return False  # enough in hand: a finished job wakes us
         try:
@@ -167,7 +168,7 @@ class TableConsumer(Consumer):
         self.running.pop(job.id, None)
         if not task.cancelled():  # a cancelled one is handed back by _drain
             recording = asyncio.create_task(self.runner.record(job, task.result()))
-            self.recording[job.id] = (job, recording)
+            self.recording[job.id] = recording
             recording.add_done_callback(functools.partial(self._recorded_one, job.id))
         if not self._stopping.is_set():
             self._start_buffered()
@@ -212,7 +213,7 @@ class TableConsumer(Consumer):
     def _forget_lost(self, lost: set[UUID]) -> None:
         """Leases that ran out (the job ran elsewhere): buffered ones must not run here.
         A job that finished during the renewal is not lost either."""
-        lost = {job_id for job_id in lost if job_id in self.held()}
+        lost &= set(self.held())
         if not lost:
             return
         self.buffer = collections.deque(job for job in self.buffer if job.id not in lost)
@@ -223,9 +224,12 @@ class TableConsumer(Consumer):
         buffered, self.buffer = list(self.buffer), collections.deque()
         for job in buffered:
             await self._hand_back(job, quiet=True)
-        if not self.running:
-            await self._recorded()
-            return
+        if self.running:
+            await self._finish_or_hand_back_running()
+        # Outcomes being written are written before the process lets go of the store.
+        await asyncio.gather(*self.recording.values(), return_exceptions=True)
+
+    async def _finish_or_hand_back_running(self) -> None:
         tasks = [task for _job, task in self.running.values()]
         log.info("waiting for running jobs", running=len(tasks), grace_s=self._grace_s)
         _done, unfinished = await asyncio.wait(tasks, timeout=self._grace_s)
@@ -235,13 +239,6 @@ class TableConsumer(Consumer):
         await asyncio.gather(*unfinished, return_exceptions=True)
         for job in leftovers:
             await self._hand_back(job)
-        await self._recorded()
-
-    async def _recorded(self) -> None:
-        """Wait until every outcome being written is written."""
-        writes = [task for _job, task in self.recording.values()]
-        if writes:
-            await asyncio.gather(*writes, return_exceptions=True)
 
     async def _hand_back(self, job: Job, *, quiet: bool = False) -> None:
         try:

@@ -37,6 +37,11 @@ class GroupCommit(Generic[T, K, R]):
             self._flusher = asyncio.create_task(self._flush_while_waiting())
         return await future
 
+    async def drain(self) -> None:
+        """Wait until every item submitted so far is written (or failed)."""
+        if self._flusher is not None:
+            await asyncio.wait({self._flusher})
+
     async def _flush_while_waiting(self) -> None:
         try:
             while self._waiting:

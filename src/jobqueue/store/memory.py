@@ -143,9 +143,7 @@ class InMemoryJobStore:
         if held is None:
             return None
         failed = self._change(held, status=JobStatus.FAILED, last_error=reason, **_NO_LEASE)
-        entry = DeadLetter(
-            failed.id, failed.type, failed.payload, reason, failed.attempts, failed.updated_at
-        )
+        entry = DeadLetter.of_failed(failed, reason)
         self._dead_letters.append((next(self._sequence), _copied_entry(entry)))
         return failed, entry
 

@@ -163,9 +163,7 @@ class PostgresJobStore:
         failed = await self._one(sql.FAIL, *_held(job), reason)
         if failed is None:
             return None
-        entry = DeadLetter(
-            failed.id, failed.type, failed.payload, reason, failed.attempts, failed.updated_at
-        )
+        entry = DeadLetter.of_failed(failed, reason)
         return failed, entry
 
     async def release(self, job: Job) -> Job | None:
@@ -191,6 +189,8 @@ class PostgresJobStore:
         await self._fetch("SELECT 1")
 
     async def close(self) -> None:
+        for shared in (self._inserts, self._starts, self._completions):
+            await shared.drain()  # writes already promised to their callers
         if self._pool is not None:
             pool, self._pool = self._pool, None
             with contextlib.suppress(*_UNAVAILABLE):

@@ -16,7 +16,7 @@ import sqlite3
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID
 
 import structlog
@@ -25,6 +25,7 @@ from jobqueue.domain.changes import UpdatePlan
 from jobqueue.domain.jobs import DeadLetter, Job, JobFilter, JobStatus, utcnow
 from jobqueue.store import sqlite_sql as sql
 from jobqueue.store.base import DuplicateIdempotencyKeyError, StoreUnavailableError
+from jobqueue.store.batching import GroupCommit
 
 log = structlog.get_logger(__name__)
 
@@ -36,7 +37,9 @@ writes a passive checkpoint never catches up far enough for the WAL to start ove
 file would grow for as long as the load lasts; the restart makes writers wait briefly."""
 
 Row = tuple[Any, ...]
-T = TypeVar("T")
+SqlWrite = Callable[[sqlite3.Connection], Any]
+"""Statements to run in a transaction shared with other writes."""
+_MAX_BATCH = 500
 
 
 class SqliteJobStore:
@@ -48,13 +51,17 @@ class SqliteJobStore:
         self.timeout_s = timeout_s
         self._conn: sqlite3.Connection | None = None
         self._checkpoints: asyncio.Task[None] | None = None
-        self._deferred: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        # Writes made in the same turn of the event loop share a transaction: a commit
+        # costs more than the statements it holds (51 against 14.5 us for an insert).
+        self._writes: GroupCommit[SqlWrite, int, Any] = GroupCommit(
+            self._write_together, key=id, max_batch=_MAX_BATCH
+        )
 
     async def insert(self, new_jobs: Sequence[Job]) -> list[Job]:
         rows = [_encode_job(job) for job in new_jobs]
         if len(new_jobs) == 1 and new_jobs[0].idempotency_key is None:
             # Nothing can conflict without a key: share a commit with concurrent creates.
-            await self._shared_commit(lambda conn: conn.execute(sql.INSERT_JOB, rows[0]))
+            await self._writes.submit(lambda conn: conn.execute(sql.INSERT_JOB, rows[0]))
         else:
             with self._transaction() as conn:
                 conn.executemany(sql.INSERT_JOB, rows)
@@ -117,7 +124,7 @@ class SqliteJobStore:
 
     async def complete(self, job: Job) -> Job | None:
         params = _held(job)
-        row = await self._shared_commit(lambda conn: conn.execute(sql.COMPLETE, params).fetchone())
+        row = await self._writes.submit(lambda conn: conn.execute(sql.COMPLETE, params).fetchone())
         return None if row is None else decode_job(row)
 
     async def schedule_retry(self, job: Job, run_at: datetime, error: str) -> Job | None:
@@ -131,9 +138,7 @@ class SqliteJobStore:
             if row is None:
                 return None
             failed = decode_job(row)
-            entry = DeadLetter(
-                failed.id, failed.type, failed.payload, reason, failed.attempts, failed.updated_at
-            )
+            entry = DeadLetter.of_failed(failed, reason)
             conn.execute(sql.INSERT_DEAD_LETTER, _encode_dead_letter(entry))
         return failed, entry
 
@@ -161,8 +166,7 @@ class SqliteJobStore:
         self._rows("SELECT 1", ())
 
     async def close(self) -> None:
-        if self._deferred:
-            self._commit_deferred()  # writes already promised to their callers
+        await self._writes.drain()  # writes already promised to their callers
         if self._checkpoints is not None:
             self._checkpoints.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -172,28 +176,10 @@ class SqliteJobStore:
             self._conn.close()
             self._conn = None
 
-    def _shared_commit(self, write: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
-        """Run ``write`` in a transaction shared with every write deferred in the same turn
-        of the event loop: a commit costs more than the statements it holds."""
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._deferred.append((write, future))
-        if len(self._deferred) == 1:
-            asyncio.get_running_loop().call_soon(self._commit_deferred)
-        return future
-
-    def _commit_deferred(self) -> None:
-        writes, self._deferred = self._deferred, []
-        try:
-            with self._transaction() as conn:
-                results = [write(conn) for write, _future in writes]
-        except Exception as exc:
-            for _write, future in writes:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        for (_write, future), result in zip(writes, results, strict=True):
-            if not future.done():
-                future.set_result(result)
+    async def _write_together(self, writes: Sequence[SqlWrite]) -> dict[int, Any]:
+        """Every write in one transaction; each one's result by its ``id``."""
+        with self._transaction() as conn:
+            return {id(write): write(conn) for write in writes}
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:

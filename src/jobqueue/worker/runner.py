@@ -55,10 +55,6 @@ class Worker:
         """A job re-delivered because its worker died: its attempt failed (retry rule decides)."""
         return await self.service.record_lost_attempt(job)
 
-    async def handle(self, job: Job) -> Job | None:
-        """Run one claimed job and record its outcome; returns the job as recorded, or None."""
-        return await self.record(job, await self.execute(job))
-
     async def execute(self, job: Job) -> Outcome:
         """Run the job's handler once; every exception becomes a failed outcome."""
         with structlog.contextvars.bound_contextvars(**job_fields(job)):
