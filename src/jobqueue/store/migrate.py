@@ -1,4 +1,9 @@
-"""Apply the Alembic migrations shipped inside the package."""
+"""Apply the Alembic migrations shipped inside the package.
+
+Alembic and SQLAlchemy are imported where a migration runs, not with this module: servers
+import it for ``migrate_in_subprocess`` and ``MigrationError`` and must not carry those
+libraries (about 20 MiB) for nothing.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +11,18 @@ import asyncio
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 _MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def alembic_config(database_url: str) -> Config:
     """An Alembic configuration pointing at the packaged migrations and this database."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     config.set_main_option("database_url", database_url.replace("%", "%%"))
@@ -23,6 +31,8 @@ def alembic_config(database_url: str) -> Config:
 
 def migrate(database_url: str, revision: str = "head") -> None:
     """Bring the database to ``revision`` (safe to run from processes starting together)."""
+    from alembic import command
+
     command.upgrade(alembic_config(database_url), revision)
 
 
