@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     """Jobs a worker takes ahead of its free handler slots (claimed from the table, or
     delivered by BullMQ), so that a finished job's slot is refilled at once and one round trip
     serves many jobs. They count as processing."""
+    worker_prefetch_max: int = Field(default=100, ge=0, le=10000)
+    """Redis mode: while every fetch finds a job (a backlog), the prefetch doubles from
+    WORKER_PREFETCH up to this, for bigger batches; it falls back to WORKER_PREFETCH as soon
+    as a fetch finds the queue empty, so an idle worker stays quick to answer. Never below
+    WORKER_PREFETCH."""
     job_max_attempts: int = Field(default=5, ge=1, le=100)
     """Attempts before a job fails for good (a job may set its own maxAttempts)."""
     job_backoff_ms: int = Field(default=2000, ge=0)

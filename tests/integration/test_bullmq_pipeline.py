@@ -82,3 +82,11 @@ async def test_a_redis_that_forgot_the_scripts_gets_them_again(worker: Worker) -
     done = await moves.moveToCompleted(jobs[0], None, False, "a", fetch_next=False)
     assert done["finishedOn"] > 0
     assert await (await Job.fromId(worker, jobs[0].id)).getState() == "completed"
+
+
+async def test_each_batch_of_activations_reports_how_many_found_a_job(worker: Worker) -> None:
+    heard: list[tuple[int, int]] = []
+    moves = PipelinedMoves(worker.backend, on_activations=lambda *seen: heard.append(seen))
+    opts = {"lockDuration": LOCK_MS}
+    await asyncio.gather(*(moves.moveToActive(f"w:{n}", opts) for n in range(5)))
+    assert heard == [(5, 3)]  # the queue held three jobs

@@ -43,6 +43,7 @@ from jobqueue.queue.bullmq_wire import (
     redis_address,
     worker_options,
 )
+from jobqueue.queue.prefetch import PrefetchWindow
 
 log = structlog.get_logger(__name__)
 
@@ -93,12 +94,18 @@ class BullMQConsumer(Consumer):
 
     async def run(self) -> None:
         """Deliver jobs until ``stop``; returns once running jobs ended or were handed back."""
-        # BullMQ fetches WORKER_PREFETCH jobs beyond the handler slots, so that starts and
-        # outcomes of many jobs share round trips; the slots bound the handlers.
-        fetched = self.concurrency + self.settings.worker_prefetch
+        # BullMQ fetches jobs beyond the handler slots, so that starts and outcomes of many
+        # jobs share round trips; the slots bound the handlers. bullmq's worker reads its
+        # concurrency option on every turn of its loop: the window sets it.
+        window = PrefetchWindow(self.settings.worker_prefetch, self.settings.worker_prefetch_max)
+        fetched = self.concurrency + window.size
         options = worker_options(self.redis.url, fetched, self.settings.job_lease_ms)
         self.worker = Worker(QUEUE_NAME, self.process, options)
-        self.worker.backend = PipelinedMoves(self.worker.backend)
+
+        def adapt(asked: int, found: int) -> None:
+            self.worker.opts["concurrency"] = self.concurrency + window.observe(asked, found)
+
+        self.worker.backend = PipelinedMoves(self.worker.backend, on_activations=adapt)
         for connection in (self.worker.redisConnection, self.worker.blockingRedisConnection):
             connection.conn.set_retry(fast_retry())  # bullmq's own retries block for minutes
         self._listen(self.worker)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgpack
@@ -48,8 +48,13 @@ class MoveError(Exception):
 class PipelinedMoves:
     """A bullmq backend whose activations and completions share pipelines."""
 
-    def __init__(self, backend: Any) -> None:
+    def __init__(
+        self, backend: Any, on_activations: Callable[[int, int], None] | None = None
+    ) -> None:
+        """``on_activations(asked, found)`` hears of each batch of ``moveToActive`` calls
+        and how many of them brought a job."""
         self._backend = backend
+        self._on_activations = on_activations
         self._scripts = backend.scripts
         self._ids = itertools.count()
         self._activations: GroupCommit[tuple[int, str, dict[str, Any]], int, Any] = GroupCommit(
@@ -99,7 +104,10 @@ class PipelinedMoves:
         for raw in raws:
             if isinstance(raw, Exception):
                 raise raw
-        return {call[0]: raw2NextJobData(raw) for call, raw in zip(calls, raws, strict=True)}
+        moved = [raw2NextJobData(raw) for raw in raws]
+        if self._on_activations is not None:
+            self._on_activations(len(calls), sum(1 for next_job in moved if next_job[0]))
+        return {call[0]: next_job for call, next_job in zip(calls, moved, strict=True)}
 
     async def _complete(
         self, calls: Sequence[tuple[int, Any, Any, Any, str, bool]]
