@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pytest
 from bullmq import Job, Queue, Worker
 
-from jobqueue.queue.bullmq_pipeline import MoveError, PipelinedMoves
+from jobqueue.queue.bullmq_pipeline import MoveError, PipelinedMoves, add_jobs
 
 QUEUE = "pipeline-test"
 LOCK_MS = 30_000
@@ -90,3 +91,33 @@ async def test_each_batch_of_activations_reports_how_many_found_a_job(worker: Wo
     opts = {"lockDuration": LOCK_MS}
     await asyncio.gather(*(moves.moveToActive(f"w:{n}", opts) for n in range(5)))
     assert heard == [(5, 3)]  # the queue held three jobs
+
+
+@pytest.mark.parametrize("delay", [0, 60_000])
+async def test_added_jobs_are_stored_as_addbulk_stores_them(redis_url: str, delay: int) -> None:
+    queue = Queue("pipeline-add-test", {"connection": redis_url})
+    await queue.obliterate(force=True)
+    opts: dict[str, Any] = {
+        "attempts": 5,
+        "backoff": {"type": "exponential", "delay": 2000},
+        "delay": delay,
+        "priority": 1_000_001,
+        "removeOnComplete": {"count": 1000},
+        "removeOnFail": {"count": 10000},
+    }
+    data = {"jobId": "x", "type": "t", "payload": {"to": "ü@example.com", "n": [1, 2.5, None]}}
+    try:
+        await queue.addBulk([{"name": "t", "data": data, "opts": {**opts, "jobId": "by-bullmq"}}])
+        await add_jobs(queue.scripts, [("t", data, {**opts, "jobId": "by-pipeline"})])
+        theirs = await queue.client.hgetall(queue.toKey("by-bullmq"))
+        ours = await queue.client.hgetall(queue.toKey("by-pipeline"))
+        for stored in (theirs, ours):
+            stored.pop("timestamp")
+            stored["data"] = json.loads(stored["data"])
+            stored["opts"] = json.loads(stored["opts"])
+            stored["opts"].pop("jobId")
+        assert ours == theirs
+        assert await queue.getJobState("by-pipeline") == ("delayed" if delay else "prioritized")
+    finally:
+        await queue.obliterate(force=True)
+        await queue.close()

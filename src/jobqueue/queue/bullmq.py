@@ -23,6 +23,7 @@ from jobqueue.config import Settings
 from jobqueue.domain.jobs import DeadLetter, Job
 from jobqueue.queue.base import Broker, Consumer, JobRunner, Leases, Repairs
 from jobqueue.queue.bullmq_consumer import BullMQConsumer
+from jobqueue.queue.bullmq_pipeline import add_jobs
 from jobqueue.queue.bullmq_reconciler import Reconciler
 from jobqueue.queue.bullmq_wire import (
     DLQ_NAME,
@@ -43,6 +44,7 @@ T = TypeVar("T")
 
 _STATE_CHUNK = 50  # state look-ups sent at once by the reconciler: bounds open connections
 _MAX_PUBLISH_BATCH = 500
+_ADD_CHUNK = 250  # adds per pipeline: bounds the memory a 1,000-job batch holds at once
 
 
 class BullMQBroker(Broker):
@@ -167,7 +169,9 @@ class BullMQBroker(Broker):
 
     async def _add(self, jobs: Sequence[Job]) -> None:
         backoff_ms = self.settings.job_backoff_ms
-        await self.queue.addBulk([job_entry(job, backoff_ms) for job in jobs])
+        for start in range(0, len(jobs), _ADD_CHUNK):
+            chunk = jobs[start : start + _ADD_CHUNK]
+            await add_jobs(self.queue.scripts, [job_entry(job, backoff_ms) for job in chunk])
 
     async def _make_room(self, jobs: Sequence[Job]) -> list[Job]:
         """Remove stored BullMQ jobs that would swallow a new add; return the jobs to add."""

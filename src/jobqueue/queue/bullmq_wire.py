@@ -15,8 +15,10 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
+from redis.asyncio.connection import Connection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
+from redis.connection import HiredisRespSerializer
 from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
 
 from jobqueue.domain.jobs import DeadLetter, Job, JSONObject, iso_ms, utcnow
@@ -51,9 +53,9 @@ class RedisTarget:
         return await asyncio.wait_for(call, self.timeout_s)
 
 
-def job_entry(job: Job, backoff_ms: int) -> dict[str, Any]:
-    """What ``Queue.addBulk`` takes for ``job``: its name, data and options."""
-    return {"name": job.type, "data": job_data(job), "opts": job_options(job, backoff_ms)}
+def job_entry(job: Job, backoff_ms: int) -> tuple[str, JSONObject, dict[str, Any]]:
+    """The BullMQ job for ``job``: its name, data and options."""
+    return job.type, job_data(job), job_options(job, backoff_ms)
 
 
 def job_options(job: Job, backoff_ms: int) -> dict[str, Any]:
@@ -126,10 +128,32 @@ def redis_address(url: str) -> tuple[str, int]:
     return parts.hostname or "localhost", parts.port or 6379
 
 
+class HiredisPackedConnection(Connection):
+    """redis-py's asyncio connection, its commands packed by hiredis in C as its synchronous
+    client does: packing in Python was a fifth of the API's time on a batch create (1,000
+    BullMQ adds of 13 arguments each)."""
+
+    _serializer = HiredisRespSerializer()
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        """One command in Redis's protocol."""
+        packed: list[bytes] = self._serializer.pack(*args)
+        return packed
+
+    def pack_commands(self, commands: Any) -> list[bytes]:
+        """A pipeline's commands in Redis's protocol, as one buffer."""
+        return [b"".join(self._serializer.pack(*command)[0] for command in commands)]
+
+
 def redis_client(url: str, timeout_s: float) -> Redis:
     """A client that fails fast when Redis is down instead of retrying for minutes."""
+    # Plain TCP only: rediss:// and unix:// keep the connection classes redis-py picks.
+    plain: dict[str, Any] = {}
+    if url.startswith("redis://"):
+        plain["connection_class"] = HiredisPackedConnection
     return Redis.from_url(
         url,
+        **plain,
         decode_responses=True,  # BullMQ's scripts expect str replies
         socket_connect_timeout=timeout_s,
         socket_timeout=max(timeout_s, 5.0),
