@@ -40,6 +40,7 @@ from jobqueue.queue.bullmq_wire import (
     RedisTarget,
     delay_ms,
     fast_retry,
+    pack_with_hiredis,
     redis_address,
     worker_options,
 )
@@ -108,6 +109,7 @@ class BullMQConsumer(Consumer):
         self.worker.backend = PipelinedMoves(self.worker.backend, on_activations=adapt)
         for connection in (self.worker.redisConnection, self.worker.blockingRedisConnection):
             connection.conn.set_retry(fast_retry())  # bullmq's own retries block for minutes
+            pack_with_hiredis(connection.conn)
         self._listen(self.worker)
         if not await self._connect():
             await self._close(self.worker)

@@ -162,6 +162,14 @@ def redis_client(url: str, timeout_s: float) -> Redis:
     )
 
 
+def pack_with_hiredis(client: Redis) -> None:
+    """Make a client that bullmq built itself pack its commands with hiredis (see
+    ``HiredisPackedConnection``); before its first command, and only on plain TCP."""
+    pool = client.connection_pool
+    if pool.connection_class is Connection:
+        pool.connection_class = HiredisPackedConnection
+
+
 def fast_retry() -> Retry:
     """Two quick retries: bullmq's default (20, up to 20 s apart) outlasts any request."""
     return Retry(ExponentialBackoff(cap=0.2, base=0.02), 2)
