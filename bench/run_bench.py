@@ -666,6 +666,7 @@ def machine(config: Config, services: Services) -> dict[str, str]:
     found = run_text([python, "-c", probe])
     probed: Json = json.loads(found) if found else {}
     info["Python"] = str(probed.get("python", "?"))
+    info["CPU speed"] = cpu_speed(python)
     info["SQLite"] = str(probed.get("sqlite", "?"))
     info.update(services.versions(config.modes))
     info["Node (load generator)"] = run_text([config.node, "--version"]) or "?"
@@ -680,6 +681,22 @@ def machine(config: Config, services: Services) -> dict[str, str]:
         else "?"
     )
     return info
+
+
+def cpu_speed(python: str) -> str:
+    """A yardstick for comparing machines of the same kind: machines here differ by up to 3x
+    in speed from day to day, so figures from two days compare only through it."""
+    probe = (
+        "import time\n"
+        "best = None\n"
+        "for _ in range(3):\n"
+        "    t = time.perf_counter(); s = 0\n"
+        "    for i in range(10_000_000): s += i\n"
+        "    d = time.perf_counter() - t; best = d if best is None else min(best, d)\n"
+        "print(round(best, 2))\n"
+    )
+    seconds = run_text([python, "-c", probe], timeout=120)
+    return f"{seconds or '?'} s for a 10,000,000-step Python loop (best of 3; less is faster)"
 
 
 def fmt(value: float | None, digits: int = 1) -> str:
