@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     """Attempts before a job fails for good (a job may set its own maxAttempts)."""
     job_backoff_ms: int = Field(default=2000, ge=0)
     """Wait before the first retry; doubles after each failed attempt."""
+    job_timeout_ms: int = Field(default=300000, ge=1)
+    """Longest one attempt may run (a handler may set its own ``timeout_ms``): then its
+    handler is cancelled (a plain function's thread is abandoned: Python cannot stop it), its
+    slot is freed, and the attempt fails and is retried like any other failure."""
     job_lease_ms: int = Field(default=30000, ge=1000)
     """How long a claimed job stays claimed without renewal; a dead worker's jobs rerun after."""
     job_poll_interval_ms: int = Field(default=1000, ge=10)

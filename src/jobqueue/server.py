@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine
@@ -128,10 +129,24 @@ async def _follow_parent(job_worker: Worker, channel_fd: int, runtime: Runtime) 
 
 
 def _on_signals(stop: Any) -> None:
+    """The first SIGTERM or SIGINT stops gracefully (exit status 0); a second one exits at
+    once with 128 + its number, the shell's convention (130 for Ctrl-C, 143 for SIGTERM).
+    Jobs still running then go back as after a crash: when their lease runs out."""
     loop = asyncio.get_running_loop()
+    received: list[int] = []
 
     def handle(signum: int) -> None:
-        log.info("signal received; shutting down", signal=signal.Signals(signum).name)
+        name = signal.Signals(signum).name
+        if received:
+            log.warning(
+                "second signal: exiting now; running jobs run again after their lease",
+                signal=name,
+                exit_status=128 + signum,
+            )
+            sys.stderr.flush()
+            os._exit(128 + signum)
+        received.append(signum)
+        log.info("signal received; shutting down (send it again to exit at once)", signal=name)
         stop()
 
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections import defaultdict
 from typing import Any
@@ -50,3 +51,18 @@ def sync_echo(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     """A plain function: runs in the thread pool."""
     calls[ctx.job_id].append(ctx.attempt)
     return payload
+
+
+@handler("hang", timeout_ms=100)
+async def hang(payload: dict[str, Any], ctx: JobContext) -> None:
+    """Never finish by itself: its 100 ms timeout ends each attempt."""
+    calls[ctx.job_id].append(ctx.attempt)
+    await asyncio.Event().wait()
+
+
+@handler("hang-sync", timeout_ms=100)
+def hang_sync(payload: dict[str, Any], ctx: JobContext) -> None:
+    """A plain function that does not finish in time: its thread is abandoned (and ends by
+    itself two seconds later)."""
+    calls[ctx.job_id].append(ctx.attempt)
+    threading.Event().wait(2)

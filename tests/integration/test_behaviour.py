@@ -65,6 +65,18 @@ async def test_synchronous_handlers_run(service: Service) -> None:
     assert (await service.wait_for(job["id"], "completed"))["attempts"] == 1
 
 
+async def test_a_hung_handler_times_out_and_each_attempt_counts(service: Service) -> None:
+    for job_type in ("hang", "hang-sync"):
+        job = await service.create(job_type, maxAttempts=2)
+        failed = await service.wait_for(job["id"], "failed")
+        assert failed["attempts"] == 2
+        assert failed["lastError"] == (
+            "attempts exhausted (2/2): "
+            "TimeoutError: the attempt ran longer than 100 ms (its handler's timeout_ms)"
+        )
+        assert handlers.calls[uuid.UUID(job["id"])] == [1, 2]
+
+
 async def test_retry_of_a_job_that_is_not_failed_is_400(service: Service) -> None:
     job = await service.create("flaky")
     await service.wait_for(job["id"], "completed")

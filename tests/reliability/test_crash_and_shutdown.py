@@ -110,3 +110,22 @@ def test_sigterm_hands_back_a_job_that_outlives_the_grace(
 
     handed_back = job_via_api_process(serve, job["id"])
     assert (handed_back["status"], handed_back["attempts"]) == ("pending", 0), handed_back
+
+
+def test_a_second_signal_exits_at_once_with_its_status(serve: ServeFactory, tmp_path: Path) -> None:
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        log, gate = tmp_path / f"{signum.name}.log", tmp_path / "never-opened"
+        server = serve(**HANDLERS, SHUTDOWN_GRACE_MS="60000")
+        job = server.create_job("gated", {"log": str(log), "gate": str(gate)})
+        wait_for_handler(server, log, [1])
+
+        server.send_signal(signum)
+        wait_until(
+            lambda: "send it again to exit at once" in server.log_text(),  # noqa: B023
+            10,
+            "the first signal's log line",
+        )
+        assert server.alive(), "the first signal must wait for the running job"
+        server.send_signal(signum)
+        assert server.wait_exit(EXIT_TIMEOUT_S) == 128 + signum
+        assert stored_job(tmp_path / "jobs.db", job["id"]) == ("processing", 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from typing import Any
 
@@ -73,3 +74,54 @@ async def test_a_type_without_handler_fails_permanently(registry: HandlerRegistr
 def test_two_handlers_for_one_type_are_refused(registry: HandlerRegistry) -> None:
     with pytest.raises(ValueError, match="already has a handler"):
         registry.register("ok", lambda payload, ctx: None)
+
+
+async def test_a_hung_async_handler_is_cancelled_at_its_timeout_and_retried() -> None:
+    reg = HandlerRegistry()
+    cancelled = threading.Event()
+
+    @handler("hang", timeout_ms=50, into=reg)
+    async def hang(payload: dict[str, Any], ctx: JobContext) -> None:
+        try:
+            await asyncio.Event().wait()  # never set
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    outcome = await executor(reg).execute(make_job(type="hang", attempts=1))
+    assert outcome == Failed(
+        "TimeoutError: the attempt ran longer than 50 ms (its handler's timeout_ms)",
+        permanent=False,
+    )
+    assert cancelled.is_set()
+
+
+async def test_a_hung_thread_handler_is_abandoned_and_does_not_hold_later_jobs() -> None:
+    reg = HandlerRegistry()
+    release = threading.Event()
+
+    @handler("stuck", into=reg)
+    def stuck(payload: dict[str, Any], ctx: JobContext) -> None:
+        release.wait(30)
+
+    @handler("quick", into=reg)
+    def quick(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+        return {"done": True}
+
+    run = JobExecutor(reg, Settings(_env_file=None, job_timeout_ms=50))
+    try:
+        # More stuck handlers than a default thread pool has threads on any machine here.
+        stuck_outcomes = await asyncio.gather(
+            *(run.execute(make_job(type="stuck", attempts=1)) for _ in range(40))
+        )
+        assert {o.error for o in stuck_outcomes if isinstance(o, Failed)} == {
+            "TimeoutError: the attempt ran longer than 50 ms (JOB_TIMEOUT_MS)"
+        }
+        assert await run.execute(make_job(type="quick", attempts=1)) == Succeeded({"done": True})
+    finally:
+        release.set()
+
+
+def test_a_timeout_below_one_millisecond_is_refused() -> None:
+    with pytest.raises(ValueError, match="timeout_ms of 'x' must be at least 1"):
+        HandlerRegistry().register("x", lambda payload, ctx: None, timeout_ms=0)

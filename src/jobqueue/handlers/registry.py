@@ -47,10 +47,12 @@ class JobContext:
 
 @dataclass(frozen=True, slots=True)
 class RegisteredHandler:
-    """A handler and whether it must run in a thread."""
+    """A handler, whether it must run in a thread, and its own policies."""
 
     func: Handler
     is_async: bool
+    timeout_ms: int | None = None
+    """Longest one attempt may run; None: JOB_TIMEOUT_MS."""
 
 
 class HandlerRegistry:
@@ -59,15 +61,17 @@ class HandlerRegistry:
     def __init__(self) -> None:
         self._handlers: dict[str, RegisteredHandler] = {}
 
-    def register(self, job_type: str, func: Handler) -> None:
+    def register(self, job_type: str, func: Handler, *, timeout_ms: int | None = None) -> None:
         """Register ``func`` for ``job_type``; a second handler for one type is an error."""
         if not 1 <= len(job_type) <= 100:
             raise ValueError("a job type has 1 to 100 characters")
+        if timeout_ms is not None and timeout_ms < 1:
+            raise ValueError(f"timeout_ms of '{job_type}' must be at least 1, got {timeout_ms}")
         known = self._handlers.get(job_type)
         if known is not None and known.func is not func:
             raise ValueError(f"job type '{job_type}' already has a handler: {known.func!r}")
         is_async = inspect.iscoroutinefunction(func)
-        self._handlers[job_type] = RegisteredHandler(func, is_async)
+        self._handlers[job_type] = RegisteredHandler(func, is_async, timeout_ms)
 
     def get(self, job_type: str) -> RegisteredHandler | None:
         """The handler for ``job_type``, or None."""
@@ -85,15 +89,18 @@ registry = HandlerRegistry()
 """The process-wide registry that ``@handler`` fills."""
 
 
-def handler(job_type: str, *, into: HandlerRegistry | None = None) -> Callable[[H], H]:
+def handler(
+    job_type: str, *, timeout_ms: int | None = None, into: HandlerRegistry | None = None
+) -> Callable[[H], H]:
     """Register the decorated function as the handler of ``job_type``.
 
     The function takes ``(payload: dict, ctx: JobContext)`` and may be ``async``;
-    a plain function runs in a thread pool. Its return value is logged.
+    a plain function runs in a thread of its own. Its return value is logged.
+    ``timeout_ms`` overrides JOB_TIMEOUT_MS for this type.
     """
 
     def decorate(func: H) -> H:
-        (into or registry).register(job_type, func)
+        (into or registry).register(job_type, func, timeout_ms=timeout_ms)
         return func
 
     return decorate
