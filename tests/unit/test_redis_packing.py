@@ -9,7 +9,11 @@ from jobqueue.queue.bullmq_wire import HiredisPackedConnection, pack_with_hiredi
 
 
 def test_hiredis_packs_what_redis_py_packs() -> None:
-    commands = [("EVALSHA", "abc", 2, "k1", "k2", b"\x92\x01\xa1x", 7, 2.5, "ü")]
+    commands = [
+        ("EVALSHA", "abc", 2, "k1", "k2", b"\x92\x01\xa1x", 7, 2.5, "ü"),
+        ("CONFIG GET", "maxmemory"),
+        (b"SET", memoryview(b"key"), bytearray(b"value")),
+    ]
     ours = HiredisPackedConnection().pack_commands(commands)
     theirs = Connection().pack_commands(commands)
     assert b"".join(ours) == b"".join(theirs)

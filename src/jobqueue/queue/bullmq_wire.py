@@ -7,6 +7,7 @@ the broker and the consumer both build on it and not on each other.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from collections.abc import Awaitable
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import hiredis
 from redis.asyncio import Redis
 from redis.asyncio.connection import Connection
 from redis.asyncio.retry import Retry
@@ -137,12 +139,21 @@ class HiredisPackedConnection(Connection):
 
     def pack_command(self, *args: Any) -> list[bytes]:
         """One command in Redis's protocol."""
-        packed: list[bytes] = self._serializer.pack(*args)
-        return packed
+        return [self._packed(args)]
 
     def pack_commands(self, commands: Any) -> list[bytes]:
         """A pipeline's commands in Redis's protocol, as one buffer."""
-        return [b"".join(self._serializer.pack(*command)[0] for command in commands)]
+        return [b"".join(self._packed(command) for command in commands)]
+
+    def _packed(self, args: Any) -> bytes:
+        # The usual command (a one-word name, then str, bytes and numbers) goes to hiredis as
+        # it is; redis-py's serializer first splits names like "CONFIG GET" and copies views.
+        name = args[0]
+        if isinstance(name, str) and " " not in name:
+            with contextlib.suppress(TypeError):
+                packed: bytes = hiredis.pack_command(tuple(args))
+                return packed
+        return bytes(self._serializer.pack(*args)[0])
 
 
 def redis_client(url: str, timeout_s: float) -> Redis:
