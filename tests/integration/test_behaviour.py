@@ -187,3 +187,23 @@ async def test_a_repeated_batch_with_idempotency_keys_creates_nothing_new(
     again = await service.client.post("/api/jobs/batch", json=body)
     assert [job["id"] for job in again.json()] == [job["id"] for job in first.json()]
     assert len((await service.client.get("/api/jobs")).json()) == 3
+
+
+async def test_a_string_holding_u0000_is_refused_naming_its_field(service: Service) -> None:
+    nul = "x\x00y"
+    cases = [
+        ("/api/jobs", {"type": "flaky", "payload": {"a": [nul]}}, "body/payload/a/0"),
+        ("/api/jobs", {"type": "flaky", "payload": {nul: 1}}, "body/payload/x\\u0000y"),
+        ("/api/jobs", {"type": nul}, "body/type"),
+        ("/api/jobs", {"type": "flaky", "idempotencyKey": nul}, "body/idempotencyKey"),
+        ("/api/jobs/batch", {"jobs": [{"type": "flaky", "payload": {"b": nul}}]}, "body/jobs/0"),
+    ]
+    for path, body, field in cases:
+        answer = await service.client.post(path, json=body)
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["message"].startswith(field), answer.text
+        assert "U+0000" in answer.json()["message"]
+    listed = await service.client.get("/api/jobs", params={"type": nul})
+    assert listed.status_code == 400
+    assert listed.json()["message"].startswith("querystring/type: the character U+0000")
+    assert (await service.client.get("/api/jobs")).json() == []

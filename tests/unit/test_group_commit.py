@@ -81,3 +81,18 @@ async def test_a_caller_that_stops_waiting_does_not_cancel_the_shared_flush() ->
     recorder.release.set()
     assert await patient == "done 1"
     assert recorder.batches == [[0], [1]]
+
+
+async def test_a_flush_may_fail_one_item_alone() -> None:
+    async def picky(items: Sequence[int]) -> dict[int, str | Exception]:
+        return {
+            item: ValueError(f"{item} refused") if item == 2 else f"ok {item}" for item in items
+        }
+
+    commit = GroupCommit(picky, key=lambda item: item, max_batch=10)
+    results = await asyncio.gather(
+        commit.submit(1), commit.submit(2), commit.submit(3), return_exceptions=True
+    )
+    assert results[0] == "ok 1"
+    assert isinstance(results[1], ValueError)
+    assert results[2] == "ok 3"

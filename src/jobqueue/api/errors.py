@@ -26,7 +26,7 @@ from jobqueue.domain.errors import (
     JobNotFoundError,
     RetryNotAllowedError,
 )
-from jobqueue.store.base import StoreUnavailableError
+from jobqueue.store.base import StoreUnavailableError, UnstorableValueError
 
 log = structlog.get_logger(__name__)
 
@@ -48,6 +48,7 @@ ERROR_ANSWERS: Mapping[type[Exception], ErrorAnswer] = {
     InvalidTransitionError: ErrorAnswer(409),
     # The Node service answered 400 to a retry of a job that has not failed: kept.
     RetryNotAllowedError: ErrorAnswer(400),
+    UnstorableValueError: ErrorAnswer(400),
     DependencyUnavailableError: ErrorAnswer(503),
     # A driver's words can name hosts and internals: the client gets a plain sentence.
     StoreUnavailableError: ErrorAnswer(503, DATABASE_DOWN),
@@ -85,7 +86,9 @@ def validation_message(errors: Sequence[Any]) -> str:
         if error.get("type") == "json_invalid":
             parts.append("body: invalid JSON")
         else:
-            parts.append(f"{name}: {error.get('msg', 'invalid')}")
+            # Our own validators' words, without pydantic's "Value error, " in front.
+            message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+            parts.append(f"{name}: {message}")
     return "; ".join(parts)
 
 

@@ -3,6 +3,10 @@
 FastAPI parses a JSON body with the standard library, which accepts ``NaN`` and
 ``Infinity``; JSON (and the Node service) do not. orjson refuses them while parsing, so
 no second pass over the payload is needed to find them.
+
+JSON may carry the character U+0000 (as ``\u0000``), which PostgreSQL can store in neither
+``text`` nor ``jsonb``. Every mode refuses it with 400 naming the field, so that one body means
+the same in all three; the body is walked only when its bytes contain that escape.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from fastapi import HTTPException, Request, Response
 from fastapi.routing import APIRoute
 
 NON_FINITE = "NaN and Infinity are not valid JSON numbers"
+NUL_CHARACTER = "the character U+0000 (NUL) cannot be stored in a string"
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
@@ -60,12 +65,41 @@ def parse_json(body: bytes) -> Any:
     Other errors are orjson's ``JSONDecodeError``, which FastAPI answers as invalid JSON.
     """
     try:
-        return orjson.loads(body)
+        document = orjson.loads(body)
     except orjson.JSONDecodeError as error:
         path = _non_finite_path(body)
         if path is None:
             raise
-        raise HTTPException(400, "/".join(["body", *map(str, path)]) + f": {NON_FINITE}") from error
+        raise HTTPException(400, _field(path) + f": {NON_FINITE}") from error
+    if b"\\u0000" in body:
+        path = find_nul(document)
+        if path is not None:
+            raise HTTPException(400, _field(path) + f": {NUL_CHARACTER}")
+    return document
+
+
+def _field(path: list[str | int]) -> str:
+    return "/".join(["body", *map(str, path)])
+
+
+def find_nul(value: Any) -> list[str | int] | None:
+    """The path to the first string (value or key) holding U+0000, if any."""
+    if isinstance(value, str):
+        return [] if "\x00" in value else None
+    items: Any
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        if isinstance(key, str) and "\x00" in key:
+            return [key.replace("\x00", "\\u0000")]
+        found = find_nul(item)
+        if found is not None:
+            return [key, *found]
+    return None
 
 
 def _non_finite_path(body: bytes) -> list[str | int] | None:

@@ -20,6 +20,7 @@ from jobqueue.api.schemas import (
     DeadLetterOut,
     ErrorOut,
     JobOut,
+    StorableText,
     UpdateJobBody,
 )
 from jobqueue.domain.jobs import JobFilter, JobStatus
@@ -93,7 +94,7 @@ async def create_jobs(body: BatchBody, request: Request) -> Response:
 async def list_jobs(
     request: Request,
     status: JobStatus | None = None,
-    type: Annotated[str | None, Query(max_length=100)] = None,
+    type: Annotated[StorableText | None, Query(max_length=100)] = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> Response:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -22,6 +23,16 @@ from jobqueue.domain.jobs import JobStatus, NewJob, iso_ms, utcnow
 Timestamp = Annotated[datetime, PlainSerializer(iso_ms, return_type=str)]
 
 
+def _storable(text: str) -> str:
+    if "\x00" in text:
+        raise ValueError("the character U+0000 (NUL) cannot be stored in a string")
+    return text
+
+
+StorableText = Annotated[str, AfterValidator(_storable)]
+"""A string every store can hold: PostgreSQL's text refuses U+0000."""
+
+
 class CamelModel(BaseModel):
     """camelCase on the wire, snake_case in Python."""
 
@@ -31,13 +42,15 @@ class CamelModel(BaseModel):
 class CreateJobBody(CamelModel):
     """POST /api/jobs."""
 
-    type: str = Field(min_length=1, max_length=100, description="Job type: a registered handler")
+    type: StorableText = Field(
+        min_length=1, max_length=100, description="Job type: a registered handler"
+    )
     payload: dict[str, Any] = Field(default_factory=dict, description="Handler input")
     run_at: AwareDatetime | None = Field(default=None, description="Run no earlier than this")
     delay_ms: int | None = Field(default=None, ge=0, le=366 * 86_400_000, description="Delay")
     priority: int = Field(default=0, ge=-1_000_000, le=1_000_000, description="Lower runs first")
     max_attempts: int | None = Field(default=None, ge=1, le=100, description="Attempts limit")
-    idempotency_key: str | None = Field(default=None, min_length=1, max_length=255)
+    idempotency_key: StorableText | None = Field(default=None, min_length=1, max_length=255)
 
     @model_validator(mode="after")
     def _one_schedule(self) -> CreateJobBody:

@@ -20,6 +20,11 @@ class DuplicateIdempotencyKeyError(StoreError):
     """Another job already holds this idempotency key."""
 
 
+class UnstorableValueError(StoreError):
+    """The database refused a value the request carried (HTTP 400, never 503): a bad
+    request, not an outage."""
+
+
 class StoreUnavailableError(StoreError):
     """The database did not answer in time or refused the connection (HTTP 503)."""
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 T = TypeVar("T")
 R = TypeVar("R")
 
-Flush = Callable[[Sequence[T]], Awaitable[dict[K, R]]]
+Flush = Callable[[Sequence[T]], Awaitable[Mapping[K, R | Exception]]]
+"""Writes a batch; answers each item's result by key, or the exception that item alone gets."""
 
 
 class GroupCommit(Generic[T, K, R]):
@@ -66,5 +67,10 @@ class GroupCommit(Generic[T, K, R]):
                     future.set_exception(exc)
             return
         for item, future in batch:
-            if not future.done():
-                future.set_result(results.get(self._key(item)))
+            if future.done():
+                continue
+            result = results.get(self._key(item))
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)

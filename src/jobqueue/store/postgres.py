@@ -20,7 +20,11 @@ import asyncpg
 from jobqueue.domain.changes import UpdatePlan
 from jobqueue.domain.jobs import DeadLetter, Job, JobFilter, JobStatus, utcnow
 from jobqueue.store import postgres_sql as sql
-from jobqueue.store.base import DuplicateIdempotencyKeyError, StoreUnavailableError
+from jobqueue.store.base import (
+    DuplicateIdempotencyKeyError,
+    StoreUnavailableError,
+    UnstorableValueError,
+)
 from jobqueue.store.batching import GroupCommit
 from jobqueue.store.listen import listening
 
@@ -73,7 +77,7 @@ class PostgresJobStore:
         self._pool: asyncpg.Pool | None = None
         self._opening = asyncio.Lock()
         self._inserts: GroupCommit[Job, UUID, Job] = GroupCommit(
-            self._insert_many, key=lambda job: job.id, max_batch=_MAX_BATCH
+            self._insert_shared, key=lambda job: job.id, max_batch=_MAX_BATCH
         )
         self._completions: GroupCommit[Job, UUID, Job] = GroupCommit(
             self._complete_many, key=lambda job: job.id, max_batch=_MAX_BATCH
@@ -90,6 +94,22 @@ class PostgresJobStore:
         else:
             await self._insert_many(new_jobs)
         return list(new_jobs)
+
+    async def _insert_shared(self, new_jobs: Sequence[Job]) -> dict[UUID, Job | Exception]:
+        """Single creates from concurrent requests in one statement; should the database
+        refuse a value, each is inserted on its own so that only its own request fails."""
+        try:
+            return dict(await self._insert_many(new_jobs))
+        except UnstorableValueError:
+            if len(new_jobs) == 1:
+                raise
+        outcomes: dict[UUID, Job | Exception] = {}
+        for job in new_jobs:
+            try:
+                outcomes.update(await self._insert_many([job]))
+            except UnstorableValueError as exc:
+                outcomes[job.id] = exc
+        return outcomes
 
     async def _insert_many(self, new_jobs: Sequence[Job]) -> dict[UUID, Job]:
         columns = list(zip(*(_encode_job(job) for job in new_jobs), strict=True))
@@ -222,6 +242,9 @@ class PostgresJobStore:
                 yield conn
         except _UNAVAILABLE as exc:
             raise StoreUnavailableError(f"PostgreSQL: {type(exc).__name__}: {exc}") from exc
+        except asyncpg.DataError as exc:
+            # Class 22 (data exception): a value of the request, not the database, is at fault.
+            raise UnstorableValueError(f"a value cannot be stored: {exc}") from exc
 
     async def _open(self) -> asyncpg.Pool:
         async with self._opening:
