@@ -12,7 +12,7 @@ from uuid import uuid4
 import pytest
 
 from jobqueue.domain.jobs import Job, JobFilter, JobStatus, utcnow
-from jobqueue.store.base import DuplicateIdempotencyKeyError, JobStore, UnstorableValueError
+from jobqueue.store.base import DuplicateIdempotencyKeyError, JobStore
 from jobqueue.store.factory import open_store
 from tests.unit.factories import make_job
 
@@ -147,24 +147,3 @@ async def test_timestamps_come_back_in_utc(store: JobStore) -> None:
     assert loaded is not None
     assert loaded.created_at == job.created_at
     assert loaded.created_at.utcoffset() == timedelta(0)
-
-
-@pytest.mark.parametrize("mode", ["postgres"])  # only PostgreSQL refuses U+0000
-async def test_a_value_the_database_refuses_fails_only_its_own_create(store: JobStore) -> None:
-    refused, fine = new_job(payload={"a": "x\x00y"}), new_job(payload={"a": "xy"})
-    statements: list[int] = []
-    insert_many = store._insert_many  # type: ignore[attr-defined]
-
-    async def counted(jobs: list[Job]) -> Any:
-        statements.append(len(jobs))
-        return await insert_many(jobs)
-
-    store._insert_many = counted  # type: ignore[attr-defined]
-    # Single creates from concurrent requests share one statement (a group commit).
-    outcomes = await asyncio.gather(
-        store.insert([refused]), store.insert([fine]), return_exceptions=True
-    )
-    assert isinstance(outcomes[0], UnstorableValueError)
-    assert outcomes[1] == [fine]
-    assert [job.id for job in await store.list_jobs(JobFilter())] == [fine.id]
-    assert statements == [2, 1, 1]  # together first, then each on its own

@@ -60,7 +60,7 @@ def require_json(request: Request) -> None:
 
 
 def parse_json(body: bytes) -> Any:
-    """``body`` parsed; 400 naming the field that holds NaN or Infinity.
+    """``body`` parsed; 400 naming the field that holds NaN, Infinity or U+0000.
 
     Other errors are orjson's ``JSONDecodeError``, which FastAPI answers as invalid JSON.
     """
@@ -72,20 +72,16 @@ def parse_json(body: bytes) -> Any:
             raise
         raise HTTPException(400, _field(path) + f": {NON_FINITE}") from error
     if b"\\u0000" in body:
-        path = find_nul(document)
+        path = first_path(document, _holds_nul)
         if path is not None:
             raise HTTPException(400, _field(path) + f": {NUL_CHARACTER}")
     return document
 
 
-def _field(path: list[str | int]) -> str:
-    return "/".join(["body", *map(str, path)])
-
-
-def find_nul(value: Any) -> list[str | int] | None:
-    """The path to the first string (value or key) holding U+0000, if any."""
-    if isinstance(value, str):
-        return [] if "\x00" in value else None
+def first_path(value: Any, bad: Callable[[Any], bool]) -> list[str | int] | None:
+    """The path to the first value (or object key) in ``value`` that is ``bad``, if any."""
+    if bad(value):
+        return []
     items: Any
     if isinstance(value, dict):
         items = value.items()
@@ -94,12 +90,24 @@ def find_nul(value: Any) -> list[str | int] | None:
     else:
         return None
     for key, item in items:
-        if isinstance(key, str) and "\x00" in key:
-            return [key.replace("\x00", "\\u0000")]
-        found = find_nul(item)
+        if isinstance(key, str) and bad(key):
+            return [key]
+        found = first_path(item, bad)
         if found is not None:
             return [key, *found]
     return None
+
+
+def _holds_nul(value: Any) -> bool:
+    return isinstance(value, str) and "\x00" in value
+
+
+def _is_non_finite(value: Any) -> bool:
+    return isinstance(value, float) and not math.isfinite(value)
+
+
+def _field(path: list[str | int]) -> str:
+    return "/".join(["body", *(str(step).replace("\x00", "\\u0000") for step in path)])
 
 
 def _non_finite_path(body: bytes) -> list[str | int] | None:
@@ -108,21 +116,4 @@ def _non_finite_path(body: bytes) -> list[str | int] | None:
         document = json.loads(body)
     except ValueError:
         return None
-    return _find_non_finite(document)
-
-
-def _find_non_finite(value: Any) -> list[str | int] | None:
-    if isinstance(value, float):
-        return None if math.isfinite(value) else []
-    items: Any
-    if isinstance(value, dict):
-        items = value.items()
-    elif isinstance(value, list):
-        items = enumerate(value)
-    else:
-        return None
-    for key, item in items:
-        found = _find_non_finite(item)
-        if found is not None:
-            return [key, *found]
-    return None
+    return first_path(document, _is_non_finite)
