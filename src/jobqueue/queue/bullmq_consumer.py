@@ -246,8 +246,14 @@ class BullMQConsumer(Consumer):
         if self.deliveries:
             await asyncio.wait(set(self.deliveries), timeout=_CLOSE_TIMEOUT_S)
         await self._close(worker)
-        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+        try:
             await asyncio.wait_for(loop, _CLOSE_TIMEOUT_S)
+        except (TimeoutError, asyncio.CancelledError):
+            pass
+        except Exception as exc:
+            # A stop right after the start closes the connections under bullmq's first
+            # commands (redis-py then fails to return a connection to its closed pool).
+            log.warning("the BullMQ worker's loop failed while closing", error=repr(exc))
 
     async def _close(self, worker: Any) -> None:
         if worker.closed:
