@@ -4,6 +4,10 @@ FastAPI parses a JSON body with the standard library, which accepts ``NaN`` and
 ``Infinity``; JSON (and the Node service) do not. orjson refuses them while parsing, so
 no second pass over the payload is needed to find them.
 
+orjson reads an integer beyond 64 bits as a float, which would change the number stored:
+such a body is refused with 400 naming the field, found by a second, exact parse that runs
+only when the body holds a run of 19 digits.
+
 JSON may carry the character U+0000 (as ``\u0000``), which PostgreSQL can store in neither
 ``text`` nor ``jsonb``. Every mode refuses it with 400 naming the field, so that one body means
 the same in all three; the body is walked only when its bytes contain that escape.
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -22,6 +27,10 @@ from fastapi.routing import APIRoute
 
 NON_FINITE = "NaN and Infinity are not valid JSON numbers"
 NUL_CHARACTER = "the character U+0000 (NUL) cannot be stored in a string"
+BIG_INTEGER = "integers beyond 64 bits cannot be stored exactly"
+_LONG_DIGITS = re.compile(rb"\d{19}")
+"""A run of digits long enough to be an integer orjson would read as a float."""
+_INT_RANGE = range(-(2**63), 2**64)
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
@@ -75,6 +84,10 @@ def parse_json(body: bytes) -> Any:
         path = first_path(document, _holds_nul)
         if path is not None:
             raise HTTPException(400, _field(path) + f": {NUL_CHARACTER}")
+    if _LONG_DIGITS.search(body):
+        path = first_path(json.loads(body), _is_beyond_64_bits)
+        if path is not None:
+            raise HTTPException(400, _field(path) + f": {BIG_INTEGER}")
     return document
 
 
@@ -100,6 +113,10 @@ def first_path(value: Any, bad: Callable[[Any], bool]) -> list[str | int] | None
 
 def _holds_nul(value: Any) -> bool:
     return isinstance(value, str) and "\x00" in value
+
+
+def _is_beyond_64_bits(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value not in _INT_RANGE
 
 
 def _is_non_finite(value: Any) -> bool:

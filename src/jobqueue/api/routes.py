@@ -35,7 +35,7 @@ _FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut}}
 _CONFLICT: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut}, 409: {"model": ErrorOut}}
 
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size")]
-Offset = Annotated[int, Query(ge=0, description="Entries to skip")]
+Offset = Annotated[int, Query(ge=0, le=1_000_000_000, description="Entries to skip")]
 JobId = Annotated[UUID, Path(alias="id", description="The job's id")]
 MAX_KEY_LENGTH = 255
 IDEMPOTENCY_KEY_DOC = {
