@@ -92,6 +92,9 @@ class ServeProcess:
         self.log_path = workdir / "serve.log"
         self._log_file: IO[bytes] | None = None
         self._client: httpx.Client | None = None
+        self.ready_statuses: tuple[int, ...] = (200,)
+        """What /health must answer for ``start`` to return (add 503 when a dependency is
+        down on purpose)."""
 
     @property
     def base_url(self) -> str:
@@ -136,7 +139,7 @@ class ServeProcess:
             response = httpx.get(f"{self.base_url}/health", timeout=1.0, trust_env=False)
         except httpx.TransportError:
             return False
-        return response.status_code == 200
+        return response.status_code in self.ready_statuses
 
     def alive(self) -> bool:
         """True while the process runs."""
