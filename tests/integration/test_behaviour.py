@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 
@@ -166,6 +167,23 @@ async def test_an_idempotency_key_returns_the_first_job(service: Service) -> Non
     assert (first.status_code, again.status_code) == (201, 200)
     assert first.json()["id"] == again.json()["id"]
     assert len((await service.client.get("/api/jobs")).json()) == 1
+
+
+async def test_concurrent_creates_with_one_key_make_one_job(service: Service) -> None:
+    body = {"type": "flaky", "payload": {}, "idempotencyKey": "race-1"}
+    answers = await asyncio.gather(
+        *(service.client.post("/api/jobs", json=body) for _ in range(20))
+    )
+    assert sorted(answer.status_code for answer in answers) == [200] * 19 + [201]
+    assert len({answer.json()["id"] for answer in answers}) == 1
+    batch = {"jobs": [body, body, {**body, "idempotencyKey": "race-2"}]}
+    batches = await asyncio.gather(
+        *(service.client.post("/api/jobs/batch", json=batch) for _ in range(5))
+    )
+    assert {answer.status_code for answer in batches} == {201}
+    ids = {job["id"] for answer in batches for job in answer.json()}
+    assert len(ids) == 2
+    assert len((await service.client.get("/api/jobs")).json()) == 2
 
 
 async def test_a_batch_is_created_in_one_request(service: Service) -> None:

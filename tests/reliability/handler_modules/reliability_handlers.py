@@ -7,6 +7,7 @@ Each handler appends its attempt number to the file named by ``payload["log"]`` 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -46,3 +47,10 @@ async def gated(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
             break
         await asyncio.sleep(GATE_POLL_S)
     raise TimeoutError(f"gate {gate} never opened")
+
+
+@handler("poison")
+async def poison(payload: dict[str, Any], ctx: JobContext) -> None:
+    """Note the attempt, then kill the worker process running it, every time."""
+    note_attempt(payload, ctx)
+    os._exit(1)
