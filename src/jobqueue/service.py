@@ -182,13 +182,26 @@ class JobService:
         return await self._fail(job, decision)
 
     async def _fail(self, job: Job, decision: GiveUp) -> Job | None:
-        failed = await self.store.fail(job, decision.reason)
+        keeps = self.broker.keeps_dead_letters
+        failed = await self.store.fail(job, decision.reason, queue_pending=keeps)
         if failed is None:
             return await self._dropped_if_none(job, None)
         updated, entry = failed
         log.error("job failed for good", **job_fields(job), reason=decision.reason)
-        await self.broker.publish_dead_letter(entry)
+        if keeps and await self.broker.publish_dead_letter(entry):
+            await self.store.dead_letter_queued(entry)
         return updated
+
+    async def queue_dead_letters(self, limit: int) -> int:
+        """Write the dead letters that could not reach the queue's own DLQ (Redis was down,
+        or the process stopped in between); the row marks each until it is there."""
+        written = 0
+        for entry in await self.store.queue_pending_dead_letters(limit):
+            if not await self.broker.publish_dead_letter(entry):
+                break  # still down: the next round tries again
+            await self.store.dead_letter_queued(entry)
+            written += 1
+        return written
 
     async def _dropped_if_none(self, job: Job, updated: Job | None) -> Job | None:
         if updated is None:

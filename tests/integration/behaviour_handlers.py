@@ -66,3 +66,12 @@ def hang_sync(payload: dict[str, Any], ctx: JobContext) -> None:
     itself two seconds later)."""
     calls[ctx.job_id].append(ctx.attempt)
     threading.Event().wait(2)
+
+
+@handler("blocker-then-fail")
+async def blocker_then_fail(payload: dict[str, Any], ctx: JobContext) -> None:
+    """Run until the test opens this job's gate, then fail for good."""
+    calls[ctx.job_id].append(ctx.attempt)
+    started[ctx.job_id].set()
+    await gates[ctx.job_id].wait()
+    raise PermanentError("gave up after the gate")

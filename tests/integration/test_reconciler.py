@@ -120,3 +120,31 @@ async def test_a_hung_redis_cannot_hang_a_request(
         assert checked - posted < 2, checked - posted
         done = await svc.wait_for(response.json()["id"], "completed", timeout=10)
     assert done["attempts"] == 1
+
+
+async def test_a_dead_letter_written_while_redis_is_down_reaches_job_dlq_after(
+    redis_mode: RedisMode, own_redis: RedisServer
+) -> None:
+    settings = redis_mode.settings(redis_url=own_redis.url())
+    async with running_service(settings) as svc:
+        job = await svc.create("blocker-then-fail")
+        job_id = uuid.UUID(job["id"])
+        await asyncio.wait_for(handlers.started[job_id].wait(), 5)
+        own_redis.stop()
+        handlers.gates[job_id].set()
+        failed = await svc.wait_for(job["id"], "failed", timeout=10)
+        assert failed["lastError"] == "gave up after the gate"
+        dlq = (await svc.client.get("/api/dlq")).json()
+        assert [entry["jobId"] for entry in dlq] == [job["id"]]  # the row is the record
+
+        own_redis.start()  # empty: it keeps nothing on disk
+        broker = svc.runtime.broker
+        assert isinstance(broker, BullMQBroker)
+        for _ in range(200):  # the reconciler's next rounds: at most 10 s
+            if await broker.dlq.getJobs(["waiting"]):
+                break
+            await asyncio.sleep(0.05)
+        [entry] = await broker.dlq.getJobs(["waiting"])
+        assert entry.data["jobId"] == job["id"]
+        assert entry.data["reason"] == dlq[0]["reason"]
+        assert await svc.runtime.store.queue_pending_dead_letters(10) == []

@@ -13,9 +13,11 @@ from jobqueue.store.memory import InMemoryJobStore
 
 
 class RecordingBroker(Broker):
-    """Records what the service tells the queue; ``failing`` makes publish raise."""
+    """Records what the service tells the queue; ``failing`` makes publish raise (and the
+    DLQ write fail). It keeps a DLQ of its own, as BullMQ does."""
 
     name = "recording"
+    keeps_dead_letters = True
 
     def __init__(self) -> None:
         self.published: list[list[UUID]] = []
@@ -32,8 +34,11 @@ class RecordingBroker(Broker):
     async def withdraw(self, job_id: UUID) -> None:
         self.withdrawn.append(job_id)
 
-    async def publish_dead_letter(self, entry: DeadLetter) -> None:
+    async def publish_dead_letter(self, entry: DeadLetter) -> bool:
+        if self.failing:
+            return False
         self.dead_letters.append(entry)
+        return True
 
     def consumer(self, runner: JobRunner, concurrency: int) -> Consumer:
         raise NotImplementedError("the service never asks for a consumer")

@@ -90,8 +90,23 @@ def test_other_invalid_json_is_the_parsers_decode_error(body: bytes) -> None:
         parse_json(body)
 
 
-def test_integers_beyond_64_bits_are_read_as_javascript_reads_them() -> None:
-    assert parse_json(b"[123456789012345678901234567890]") == [1.2345678901234568e29]
+def test_integers_beyond_64_bits_are_refused_naming_the_field() -> None:
+    # orjson would read them as rounded floats: the number stored would not be the one sent.
+    with pytest.raises(HTTPException) as refused:
+        parse_json(b'{"payload": {"n": [1, -9223372036854775809]}}')
+    assert refused.value.status_code == 400
+    assert refused.value.detail == (
+        "body/payload/n/1: integers beyond 64 bits cannot be stored exactly"
+    )
+
+
+def test_64_bit_integers_and_long_digit_strings_are_kept_exactly() -> None:
+    body = b'{"a": -9223372036854775808, "b": 18446744073709551615, "c": "12345678901234567890123"}'
+    assert parse_json(body) == {
+        "a": -(2**63),
+        "b": 2**64 - 1,
+        "c": "12345678901234567890123",
+    }
 
 
 def test_timestamps_of_any_zone_are_written_in_utc() -> None:

@@ -400,6 +400,32 @@ async def test_the_last_attempt_fails_for_good_with_a_dead_letter(
     assert broker.dead_letters == [entry]
 
 
+async def test_a_dead_letter_the_queue_did_not_take_is_written_later(
+    service: JobService, store: InMemoryJobStore, broker: RecordingBroker
+) -> None:
+    job = await running(service, store, max_attempts=1)
+    broker.failing = True  # the queue's DLQ (Redis) is down
+    await service.record_outcome(job, Failed("smtp timeout"))
+    (entry,) = await store.dead_letters(10, 0)
+    assert await store.queue_pending_dead_letters(10) == [entry]
+    assert await service.queue_dead_letters(10) == 0  # still down: kept for later
+
+    broker.failing = False
+    assert await service.queue_dead_letters(10) == 1
+    assert broker.dead_letters == [entry]
+    assert await store.queue_pending_dead_letters(10) == []
+    assert await service.queue_dead_letters(10) == 0
+
+
+async def test_a_dead_letter_the_queue_took_is_not_pending(
+    service: JobService, store: InMemoryJobStore, broker: RecordingBroker
+) -> None:
+    job = await running(service, store, max_attempts=1)
+    await service.record_outcome(job, Failed("smtp timeout"))
+    assert len(broker.dead_letters) == 1
+    assert await store.queue_pending_dead_letters(10) == []
+
+
 async def test_a_permanent_failure_gives_up_at_once(
     service: JobService, store: InMemoryJobStore, broker: RecordingBroker
 ) -> None:

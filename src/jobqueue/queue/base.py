@@ -94,6 +94,10 @@ class Repairs(Protocol):
         """Jobs matching ``query``, newest first."""
         ...
 
+    async def queue_dead_letters(self, limit: int) -> int:
+        """Write dead letters still missing from the queue's own DLQ; returns how many."""
+        ...
+
 
 class Consumer(abc.ABC):
     """Delivers claimed jobs to a handler, at most ``concurrency`` at once."""
@@ -114,6 +118,8 @@ class Broker(abc.ABC):
     """Shown in the startup line ``Worker started {queue, ...}``."""
     dependency: str | None = None
     """The service this queue needs beyond the database (``redis``), named by /health."""
+    keeps_dead_letters: bool = False
+    """The queue has a DLQ of its own (BullMQ's `job-dlq`) beside the dead_letters table."""
 
     @abc.abstractmethod
     async def publish(self, jobs: Sequence[Job]) -> None:
@@ -130,9 +136,11 @@ class Broker(abc.ABC):
         """Call ``others`` whenever jobs are published: it wakes consumers in other processes
         that nothing else would wake (table modes; BullMQ wakes its workers itself)."""
 
-    async def publish_dead_letter(self, entry: DeadLetter) -> None:
-        """A job failed for good (the database already holds the entry)."""
+    async def publish_dead_letter(self, entry: DeadLetter) -> bool:
+        """Write ``entry`` to the queue's own DLQ (the database already holds it); False when
+        that failed, so that it is tried again later."""
         del entry
+        return True
 
     async def ping(self) -> None:
         """Raise if the queue's own service does not answer."""

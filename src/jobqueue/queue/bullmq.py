@@ -32,6 +32,7 @@ from jobqueue.queue.bullmq_wire import (
     QUEUE_NAME,
     RedisTarget,
     dead_letter_data,
+    dead_letter_id,
     job_entry,
     redis_address,
     redis_client,
@@ -52,6 +53,7 @@ class BullMQBroker(Broker):
 
     name = QUEUE_NAME
     dependency = "redis"
+    keeps_dead_letters = True
 
     def __init__(self, settings: Settings, leases: Leases) -> None:
         """Connects lazily: nothing touches Redis until the first call."""
@@ -94,14 +96,23 @@ class BullMQBroker(Broker):
         if not removed:
             log.info("trigger is running; its worker will drop it", job_id=str(job_id))
 
-    async def publish_dead_letter(self, entry: DeadLetter) -> None:
-        """Add the entry to `job-dlq` as the Node service did; the database already holds it."""
+    async def publish_dead_letter(self, entry: DeadLetter) -> bool:
+        """Add the entry to `job-dlq` as the Node service did; the database already holds it.
+
+        Its BullMQ id is made of the job id and the failure time, so that writing it again
+        (the first write's answer was lost) leaves one entry.
+        """
+        options = {"jobId": dead_letter_id(entry)}
         try:
-            await self.bounded(self.dlq.add(entry.type, dead_letter_data(entry)))
+            await self.bounded(self.dlq.add(entry.type, dead_letter_data(entry), options))
         except Exception as exc:
             log.error(
-                "could not add the DLQ entry to Redis", job_id=str(entry.job_id), error=str(exc)
+                "could not add the DLQ entry to Redis; it is written once Redis answers",
+                job_id=str(entry.job_id),
+                error=str(exc),
             )
+            return False
+        return True
 
     async def ping(self) -> None:
         """Redis PING, bounded by REDIS_TIMEOUT_MS."""

@@ -68,6 +68,9 @@ class Reconciler:
     async def reconcile_once(self) -> int:
         """One round; returns how many jobs were given a queue entry again."""
         repaired = await self._requeue_pending() + await self._recover_lost_runs()
+        dead_letters = await self.service.queue_dead_letters(self.batch)
+        if dead_letters:
+            log.warning("reconciler wrote dead letters missing from job-dlq", written=dead_letters)
         if repaired:
             log.warning("reconciler re-enqueued jobs missing from the queue", repaired=repaired)
         else:

@@ -107,6 +107,12 @@ def dead_letter_data(entry: DeadLetter) -> JSONObject:
     }
 
 
+def dead_letter_id(entry: DeadLetter) -> str:
+    """A `job-dlq` entry's BullMQ id: the job's id and when it failed (a job may fail, be
+    retried and fail again). BullMQ ids may not contain ':'."""
+    return f"{entry.job_id}-{round(entry.failed_at.timestamp() * 1000)}"
+
+
 def bullmq_priority(priority: int) -> int:
     """Our priority (lower first, 0 by default) in BullMQ's range 1..2**21 (lower first).
 

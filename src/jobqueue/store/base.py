@@ -85,8 +85,19 @@ class JobStore(Protocol):
         """Make a failed attempt pending again at ``run_at``, if the lease is still held."""
         ...
 
-    async def fail(self, job: Job, reason: str) -> tuple[Job, DeadLetter] | None:
-        """Fail for good and add its dead-letter entry, if the lease is still held."""
+    async def fail(
+        self, job: Job, reason: str, *, queue_pending: bool = False
+    ) -> tuple[Job, DeadLetter] | None:
+        """Fail for good and add its dead-letter entry, if the lease is still held;
+        ``queue_pending`` marks the entry as still to be written to the queue's own DLQ."""
+        ...
+
+    async def queue_pending_dead_letters(self, limit: int) -> list[DeadLetter]:
+        """Entries still to be written to the queue's own DLQ, oldest first."""
+        ...
+
+    async def dead_letter_queued(self, entry: DeadLetter) -> None:
+        """``entry`` is on the queue's own DLQ now."""
         ...
 
     async def release(self, job: Job) -> Job | None:

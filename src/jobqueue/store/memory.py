@@ -38,6 +38,8 @@ class InMemoryJobStore:
         """Every job by id, in insertion order (the tie-break of equal claim keys)."""
         self._dead_letters: list[tuple[int, DeadLetter]] = []
         """Entries with their insertion number, the SQL tables' autoincrement id."""
+        self._queue_pending: dict[int, DeadLetter] = {}
+        """Dead letters still to be written to the queue's own DLQ, by insertion number."""
         self._sequence = itertools.count(1)
 
     async def insert(self, jobs: Sequence[Job]) -> list[Job]:
@@ -137,15 +139,30 @@ class InMemoryJobStore:
             **_NO_LEASE,
         )
 
-    async def fail(self, job: Job, reason: str) -> tuple[Job, DeadLetter] | None:
+    async def fail(
+        self, job: Job, reason: str, *, queue_pending: bool = False
+    ) -> tuple[Job, DeadLetter] | None:
         """Failed for good plus its dead-letter entry, if the lease is still held."""
         held = self._held(job)
         if held is None:
             return None
         failed = self._change(held, status=JobStatus.FAILED, last_error=reason, **_NO_LEASE)
         entry = DeadLetter.of_failed(failed, reason)
-        self._dead_letters.append((next(self._sequence), _copied_entry(entry)))
+        number = next(self._sequence)
+        self._dead_letters.append((number, _copied_entry(entry)))
+        if queue_pending:
+            self._queue_pending[number] = entry
         return failed, entry
+
+    async def queue_pending_dead_letters(self, limit: int) -> list[DeadLetter]:
+        """Entries still to be written to the queue's DLQ, oldest first."""
+        return [_copied_entry(entry) for _n, entry in sorted(self._queue_pending.items())][:limit]
+
+    async def dead_letter_queued(self, entry: DeadLetter) -> None:
+        """No longer pending for the queue's DLQ."""
+        for number, pending in list(self._queue_pending.items()):
+            if (pending.job_id, pending.failed_at) == (entry.job_id, entry.failed_at):
+                del self._queue_pending[number]
 
     async def release(self, job: Job) -> Job | None:
         """Pending again with the started attempt given back, if the lease is still held."""

@@ -179,8 +179,10 @@ class PostgresJobStore:
     async def schedule_retry(self, job: Job, run_at: datetime, error: str) -> Job | None:
         return await self._one(sql.SCHEDULE_RETRY, *_held(job), run_at, error)
 
-    async def fail(self, job: Job, reason: str) -> tuple[Job, DeadLetter] | None:
-        failed = await self._one(sql.FAIL, *_held(job), reason)
+    async def fail(
+        self, job: Job, reason: str, *, queue_pending: bool = False
+    ) -> tuple[Job, DeadLetter] | None:
+        failed = await self._one(sql.FAIL, *_held(job), reason, queue_pending)
         if failed is None:
             return None
         entry = DeadLetter.of_failed(failed, reason)
@@ -200,6 +202,13 @@ class PostgresJobStore:
     async def dead_letters(self, limit: int, offset: int) -> list[DeadLetter]:
         rows = await self._fetch(sql.LIST_DEAD_LETTERS, limit, offset)
         return [_decode_dead_letter(row) for row in rows]
+
+    async def queue_pending_dead_letters(self, limit: int) -> list[DeadLetter]:
+        rows = await self._fetch(sql.QUEUE_PENDING_DEAD_LETTERS, limit)
+        return [_decode_dead_letter(row) for row in rows]
+
+    async def dead_letter_queued(self, entry: DeadLetter) -> None:
+        await self._execute(sql.DEAD_LETTER_QUEUED, entry.job_id, entry.failed_at)
 
     def listen(self, on_notify: Callable[[], None]) -> AbstractAsyncContextManager[None]:
         """Call ``on_notify`` whenever any process makes a job pending."""

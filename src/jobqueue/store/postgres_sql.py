@@ -112,8 +112,8 @@ WITH failed AS (
     WHERE {_HELD}
     RETURNING {JOB_COLUMNS}
 ), dead AS (
-    INSERT INTO dead_letters (job_id, type, payload, reason, attempts, failed_at)
-    SELECT id, type, payload, $4, attempts, updated_at FROM failed
+    INSERT INTO dead_letters (job_id, type, payload, reason, attempts, failed_at, queue_pending)
+    SELECT id, type, payload, $4, attempts, updated_at, $5 FROM failed
 )
 SELECT {JOB_COLUMNS} FROM failed
 """
@@ -140,6 +140,18 @@ LIMIT $2
 NEXT_RUN_AT = """
 SELECT min(next_run_at) FROM jobs
 WHERE status = 'pending' AND ($1::text[] IS NULL OR type = ANY($1))
+"""
+
+QUEUE_PENDING_DEAD_LETTERS = """
+SELECT job_id, type, payload, reason, attempts, failed_at FROM dead_letters
+WHERE queue_pending
+ORDER BY id
+LIMIT $1
+"""
+
+DEAD_LETTER_QUEUED = """
+UPDATE dead_letters SET queue_pending = false
+WHERE job_id = $1 AND failed_at = $2 AND queue_pending
 """
 
 LIST_DEAD_LETTERS = """

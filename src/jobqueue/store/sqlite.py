@@ -132,14 +132,16 @@ class SqliteJobStore:
             sql.SCHEDULE_RETRY, {**_held(job), "run_at": _time(run_at), "error": error}
         )
 
-    async def fail(self, job: Job, reason: str) -> tuple[Job, DeadLetter] | None:
+    async def fail(
+        self, job: Job, reason: str, *, queue_pending: bool = False
+    ) -> tuple[Job, DeadLetter] | None:
         with self._transaction() as conn:
             row = conn.execute(sql.FAIL, {**_held(job), "error": reason}).fetchone()
             if row is None:
                 return None
             failed = decode_job(row)
             entry = DeadLetter.of_failed(failed, reason)
-            conn.execute(sql.INSERT_DEAD_LETTER, _encode_dead_letter(entry))
+            conn.execute(sql.INSERT_DEAD_LETTER, (*_encode_dead_letter(entry), queue_pending))
         return failed, entry
 
     async def release(self, job: Job) -> Job | None:
@@ -157,6 +159,14 @@ class SqliteJobStore:
         return [
             _decode_dead_letter(row) for row in self._rows(sql.LIST_DEAD_LETTERS, (limit, offset))
         ]
+
+    async def queue_pending_dead_letters(self, limit: int) -> list[DeadLetter]:
+        rows = self._rows(sql.QUEUE_PENDING_DEAD_LETTERS, (limit,))
+        return [_decode_dead_letter(row) for row in rows]
+
+    async def dead_letter_queued(self, entry: DeadLetter) -> None:
+        with self._transaction() as conn:
+            conn.execute(sql.DEAD_LETTER_QUEUED, (entry.job_id.hex, _time(entry.failed_at)))
 
     def listen(self, on_notify: Callable[[], None]) -> AbstractAsyncContextManager[None]:
         """Nothing to listen to: on SQLite the process that commits a job also runs it."""

@@ -116,8 +116,20 @@ RETURNING {JOB_COLUMNS}
 """
 
 INSERT_DEAD_LETTER = """
-INSERT INTO dead_letters (job_id, type, payload, reason, attempts, failed_at)
-VALUES (?, ?, ?, ?, ?, ?)
+INSERT INTO dead_letters (job_id, type, payload, reason, attempts, failed_at, queue_pending)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+"""
+
+QUEUE_PENDING_DEAD_LETTERS = """
+SELECT job_id, type, payload, reason, attempts, failed_at FROM dead_letters
+WHERE queue_pending
+ORDER BY id
+LIMIT ?
+"""
+
+DEAD_LETTER_QUEUED = """
+UPDATE dead_letters SET queue_pending = 0
+WHERE job_id = ? AND failed_at = ? AND queue_pending
 """
 
 EXPIRED_LEASES = f"""

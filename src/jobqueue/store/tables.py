@@ -73,4 +73,11 @@ dead_letters = sa.Table(
     sa.Column("reason", sa.Text(), nullable=False),
     sa.Column("attempts", sa.Integer(), nullable=False),
     sa.Column("failed_at", UTCDateTime(), nullable=False, index=True),
+    sa.Column("queue_pending", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Index(
+        "ix_dead_letters_queue_pending",
+        "id",
+        postgresql_where=sa.text("queue_pending"),
+        sqlite_where=sa.text("queue_pending"),
+    ),
 )
