@@ -54,6 +54,30 @@ async def wait_for_state(svc: Service, job_id: str, state: str, timeout: float =
     raise AssertionError(f"BullMQ job {job_id} not {state} within {timeout}s (last: {seen})")
 
 
+async def wait_for_dlq(svc: Service, count: int, timeout: float = 5) -> list[Any]:
+    """Poll `job-dlq` until it holds ``count`` entries (the row shows failed first)."""
+    entries: list[Any] = []
+    for _ in range(int(timeout / 0.02) + 1):
+        entries = await broker_of(svc).dlq.getJobs(["waiting"])
+        if len(entries) >= count:
+            return entries
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"job-dlq holds {len(entries)} entries, not {count}, after {timeout}s")
+
+
+async def wait_until_nothing_can_run(svc: Service, timeout: float = 5) -> None:
+    """Poll until BullMQ holds no job that could still run: no further run can happen."""
+    counts: dict[str, int] = {}
+    for _ in range(int(timeout / 0.02) + 1):
+        counts = await broker_of(svc).queue.getJobCounts(
+            "waiting", "prioritized", "delayed", "active"
+        )
+        if not any(counts.values()):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"BullMQ still holds runnable jobs after {timeout}s: {counts}")
+
+
 async def test_a_job_goes_on_job_queue_as_the_node_service_put_it(redis_mode: RedisMode) -> None:
     async with running_service(redis_mode.settings(), worker=False) as svc:
         job = await svc.create("flaky", {"n": 1}, priority=-5, maxAttempts=4, delayMs=60_000)
@@ -119,7 +143,7 @@ async def test_the_dlq_entry_on_job_dlq_has_exactly_the_node_keys(redis_mode: Re
     async with running_service(redis_mode.settings()) as svc:
         job = await svc.create("permanent", {"to": "x"})
         await svc.wait_for(job["id"], "failed")
-        entries = await broker_of(svc).dlq.getJobs(["waiting"])
+        entries = await wait_for_dlq(svc, 1)
         api_entry = (await svc.client.get("/api/dlq")).json()[0]
     assert len(entries) == 1
     data = entries[0].data
@@ -141,7 +165,7 @@ async def test_concurrent_retries_of_a_failed_job_enqueue_it_once(redis_mode: Re
         assert sorted(r.status_code for r in retries) == [200, 400, 400, 400, 400]
         await wait_for_state(svc, job["id"], "failed")
         await svc.wait_for(job["id"], "failed")
-        await asyncio.sleep(0.3)  # a second trigger, if any, would have run by now
+        await wait_until_nothing_can_run(svc)  # a second trigger would still be queued
     assert handlers.calls[uuid.UUID(job["id"])] == [1, 1]
 
 

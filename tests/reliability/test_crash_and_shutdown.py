@@ -8,6 +8,7 @@ import time
 import uuid
 from pathlib import Path
 
+from tests.services import postgres_database, private_redis
 from tests.support.serve import Json, ServeFactory, ServeProcess, wait_until
 
 HANDLERS_DIR = Path(__file__).parent / "handler_modules"
@@ -74,6 +75,25 @@ def test_killed_process_job_reruns_after_lease_expiry(serve: ServeFactory, tmp_p
     second = serve(**settings)
     done = second.wait_for_status(job["id"], "completed", timeout=30, attempts=2)
     assert attempts_seen(log) == [1, 2], done
+
+
+def test_killed_process_job_reruns_in_redis_mode(serve: ServeFactory, tmp_path: Path) -> None:
+    """kill -9 of a real serve in the Redis mode: BullMQ's lock (the lease) runs out, and
+    the next process runs the attempt again."""
+    log = tmp_path / "slow.log"
+    with postgres_database() as url, private_redis() as redis:
+        settings = {**HANDLERS, "JOB_LEASE_MS": "2000", "DATABASE_URL": url}
+        settings["REDIS_URL"] = redis.url()
+        first = serve(**settings)
+        job = first.create_job("slow", {"log": str(log)})
+        wait_for_handler(first, log, [1])
+
+        first.kill()
+
+        second = serve(**settings)
+        done = second.wait_for_status(job["id"], "completed", timeout=30, attempts=2)
+        assert attempts_seen(log) == [1, 2], done
+        second.stop()
 
 
 def test_sigterm_lets_the_running_job_finish(serve: ServeFactory, tmp_path: Path) -> None:
