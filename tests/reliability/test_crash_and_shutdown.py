@@ -96,6 +96,22 @@ def test_killed_process_job_reruns_in_redis_mode(serve: ServeFactory, tmp_path: 
         second.stop()
 
 
+def test_a_live_worker_keeps_a_job_that_runs_longer_than_its_lease(
+    serve: ServeFactory, tmp_path: Path
+) -> None:
+    log, gate = tmp_path / "gated.log", tmp_path / "gate"
+    server = serve(**HANDLERS, JOB_LEASE_MS="1000", JOB_BACKOFF_MS="100")
+    job = server.create_job("gated", {"log": str(log), "gate": str(gate)})
+    wait_for_handler(server, log, [1])
+
+    assert_stays_up(server, 3.5)  # three and a half leases: renewed, never lost
+    assert stored_job(tmp_path / "jobs.db", job["id"]) == ("processing", 1)
+    gate.touch()
+    done = server.wait_for_status(job["id"], "completed", timeout=10)
+    assert done["attempts"] == 1
+    assert attempts_seen(log) == [1]
+
+
 def test_sigterm_lets_the_running_job_finish(serve: ServeFactory, tmp_path: Path) -> None:
     log, gate = tmp_path / "gated.log", tmp_path / "gate"
     server = serve(**HANDLERS, SHUTDOWN_GRACE_MS="20000")
