@@ -48,7 +48,7 @@ async def blocker(payload: dict[str, Any], ctx: JobContext) -> None:
 
 @handler("sync-echo")
 def sync_echo(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
-    """A plain function: runs in the thread pool."""
+    """A plain function: runs in a thread of its own."""
     calls[ctx.job_id].append(ctx.attempt)
     return payload
 

@@ -28,7 +28,7 @@ log = structlog.get_logger(__name__)
 
 
 class JobExecutor:
-    """Calls handlers: coroutines on the event loop, plain functions in a thread pool."""
+    """Calls handlers: coroutines on the event loop, plain functions each in a thread of its own."""
 
     def __init__(self, registry: HandlerRegistry, settings: Settings) -> None:
         self.registry = registry
