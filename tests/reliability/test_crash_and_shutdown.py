@@ -63,9 +63,10 @@ def job_via_api_process(serve: ServeFactory, job_id: str) -> Json:
     return job
 
 
-def test_killed_process_job_reruns_after_lease_expiry(serve: ServeFactory, tmp_path: Path) -> None:
-    log = tmp_path / "slow.log"
-    settings = {**HANDLERS, "JOB_LEASE_MS": "2000"}
+def kill_and_rerun(serve: ServeFactory, log: Path, settings: dict[str, str]) -> None:
+    """kill -9 of a serve running a job; the next serve runs the attempt again once the
+    lease (2 s) runs out."""
+    settings = {**HANDLERS, "JOB_LEASE_MS": "2000", **settings}
     first = serve(**settings)
     job = first.create_job("slow", {"log": str(log)})
     wait_for_handler(first, log, [1])
@@ -75,25 +76,18 @@ def test_killed_process_job_reruns_after_lease_expiry(serve: ServeFactory, tmp_p
     second = serve(**settings)
     done = second.wait_for_status(job["id"], "completed", timeout=30, attempts=2)
     assert attempts_seen(log) == [1, 2], done
+    second.stop()
+
+
+def test_killed_process_job_reruns_after_lease_expiry(serve: ServeFactory, tmp_path: Path) -> None:
+    kill_and_rerun(serve, tmp_path / "slow.log", {})
 
 
 def test_killed_process_job_reruns_in_redis_mode(serve: ServeFactory, tmp_path: Path) -> None:
-    """kill -9 of a real serve in the Redis mode: BullMQ's lock (the lease) runs out, and
-    the next process runs the attempt again."""
-    log = tmp_path / "slow.log"
+    """In the Redis mode BullMQ's lock is the lease."""
     with postgres_database() as url, private_redis() as redis:
-        settings = {**HANDLERS, "JOB_LEASE_MS": "2000", "DATABASE_URL": url}
-        settings["REDIS_URL"] = redis.url()
-        first = serve(**settings)
-        job = first.create_job("slow", {"log": str(log)})
-        wait_for_handler(first, log, [1])
-
-        first.kill()
-
-        second = serve(**settings)
-        done = second.wait_for_status(job["id"], "completed", timeout=30, attempts=2)
-        assert attempts_seen(log) == [1, 2], done
-        second.stop()
+        settings = {"DATABASE_URL": url, "REDIS_URL": redis.url()}
+        kill_and_rerun(serve, tmp_path / "slow.log", settings)
 
 
 def test_a_live_worker_keeps_a_job_that_runs_longer_than_its_lease(

@@ -81,7 +81,7 @@ def parse_json(body: bytes) -> Any:
             raise
         raise HTTPException(400, _field(path) + f": {NON_FINITE}") from error
     if b"\\u0000" in body:
-        path = first_path(document, _holds_nul)
+        path = first_path(document, holds_nul)
         if path is not None:
             raise HTTPException(400, _field(path) + f": {NUL_CHARACTER}")
     if _LONG_DIGITS.search(body):
@@ -111,7 +111,8 @@ def first_path(value: Any, bad: Callable[[Any], bool]) -> list[str | int] | None
     return None
 
 
-def _holds_nul(value: Any) -> bool:
+def holds_nul(value: Any) -> bool:
+    """A string holding U+0000, which PostgreSQL cannot store."""
     return isinstance(value, str) and "\x00" in value
 
 

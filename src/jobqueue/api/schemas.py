@@ -17,6 +17,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from jobqueue.api.jsonbody import NUL_CHARACTER, holds_nul
 from jobqueue.domain.changes import JobChanges
 from jobqueue.domain.jobs import JobStatus, NewJob, iso_ms, utcnow
 
@@ -24,8 +25,8 @@ Timestamp = Annotated[datetime, PlainSerializer(iso_ms, return_type=str)]
 
 
 def _storable(text: str) -> str:
-    if "\x00" in text:
-        raise ValueError("the character U+0000 (NUL) cannot be stored in a string")
+    if holds_nul(text):
+        raise ValueError(NUL_CHARACTER)
     return text
 
 

@@ -164,24 +164,22 @@ class HiredisPackedConnection(Connection):
 
 def redis_client(url: str, timeout_s: float) -> Redis:
     """A client that fails fast when Redis is down instead of retrying for minutes."""
-    # Plain TCP only: rediss:// and unix:// keep the connection classes redis-py picks.
-    plain: dict[str, Any] = {}
-    if url.startswith("redis://"):
-        plain["connection_class"] = HiredisPackedConnection
-    return Redis.from_url(
+    client = Redis.from_url(
         url,
-        **plain,
         decode_responses=True,  # BullMQ's scripts expect str replies
         socket_connect_timeout=timeout_s,
         socket_timeout=max(timeout_s, 5.0),
         retry=fast_retry(),
         retry_on_error=[BusyLoadingError, ConnectionError, TimeoutError],
     )
+    pack_with_hiredis(client)
+    return client
 
 
 def pack_with_hiredis(client: Redis) -> None:
-    """Make a client that bullmq built itself pack its commands with hiredis (see
-    ``HiredisPackedConnection``); before its first command, and only on plain TCP."""
+    """Make ``client`` (ours, or one bullmq built) pack its commands with hiredis (see
+    ``HiredisPackedConnection``); before its first command. Plain TCP only: rediss:// and
+    unix:// keep the connection classes redis-py picked."""
     pool = client.connection_pool
     if pool.connection_class is Connection:
         pool.connection_class = HiredisPackedConnection
