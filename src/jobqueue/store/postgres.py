@@ -37,6 +37,9 @@ _UNAVAILABLE = (
     asyncpg.CannotConnectNowError,
     asyncpg.OperatorInterventionError,
     asyncpg.TooManyConnectionsError,
+    # A statement sent on a connection the server is terminating (a restart) finds its
+    # protocol in the middle of the shutdown: "cannot switch to state ...".
+    asyncpg.InternalClientError,
 )
 """The database is down, restarting, full of connections, or did not answer in time."""
 
