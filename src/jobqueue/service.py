@@ -34,6 +34,7 @@ from jobqueue.domain.jobs import (
 )
 from jobqueue.domain.outcome import Failed, Outcome, Succeeded
 from jobqueue.domain.retry import GiveUp, RetryLater, RetryPolicy
+from jobqueue.log_throttle import LogThrottle
 from jobqueue.queue.base import Broker
 from jobqueue.store.base import DuplicateIdempotencyKeyError, JobStore
 
@@ -59,6 +60,7 @@ class JobService:
         self.broker = broker
         self.policy = policy
         self.known_types = known_types
+        self._enqueue_failures = LogThrottle()
 
     async def create(self, new: NewJob) -> tuple[Job, bool]:
         """Create a job; returns it and False when its idempotency key already existed."""
@@ -227,7 +229,13 @@ class JobService:
             await self.broker.publish(jobs)
         except Exception as exc:
             # The rows are committed; the reconciler enqueues them again later.
-            log.error("enqueue failed; the job stays pending", error=str(exc), count=len(jobs))
+            self._enqueue_failures.log(
+                type(exc).__name__,
+                log.error,
+                "enqueue failed; the job stays pending until the queue is back",
+                error=str(exc),
+                count=len(jobs),
+            )
 
     def _check_type(self, job_type: str) -> None:
         if self.known_types is not None and job_type not in self.known_types:

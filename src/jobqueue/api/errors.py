@@ -26,11 +26,15 @@ from jobqueue.domain.errors import (
     JobNotFoundError,
     RetryNotAllowedError,
 )
+from jobqueue.log_throttle import LogThrottle
 from jobqueue.store.base import StoreUnavailableError, UnstorableValueError
 
 log = structlog.get_logger(__name__)
 
 DATABASE_DOWN = "database is unavailable; try again shortly"
+
+_outages = LogThrottle()
+"""In an outage every request fails the same way: one line per kind of failure and interval."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +121,15 @@ async def _on_known(request: Request, exc: Exception) -> Response:
     answer = answer_for(exc)
     if answer.status >= 500:
         error, detail = type(exc).__name__, str(exc)
-        log.error("dependency unavailable", path=request.url.path, error=error, detail=detail)
+        where = request.url.path
+        _outages.log(
+            (error, detail),
+            log.error,
+            "dependency unavailable",
+            path=where,
+            error=error,
+            detail=detail,
+        )
     return _respond(answer, exc)
 
 

@@ -27,6 +27,7 @@ import structlog
 
 from jobqueue.config import Settings
 from jobqueue.domain.jobs import Job, JobFilter, JobStatus, job_fields, utcnow
+from jobqueue.log_throttle import LogThrottle
 from jobqueue.queue.base import Repairs
 
 log = structlog.get_logger(__name__)
@@ -54,6 +55,7 @@ class Reconciler:
         self.interval = timedelta(milliseconds=settings.reconcile_interval_ms)
         self.batch = settings.reconcile_batch
         self._offset = 0
+        self._failures = LogThrottle()
 
     async def run(self) -> None:
         """Reconcile every interval until cancelled; an outage only delays the next round."""
@@ -63,7 +65,8 @@ class Reconciler:
                 await self.reconcile_once()
             except Exception as exc:
                 # Redis or the database is down: the rows stay as they are, try next round.
-                log.warning("reconciliation failed; will try again", error=str(exc))
+                failed = "reconciliation failed; will try again"
+                self._failures.log(type(exc).__name__, log.warning, failed, error=str(exc))
 
     async def reconcile_once(self) -> int:
         """One round; returns how many jobs were given a queue entry again."""

@@ -23,6 +23,7 @@ import structlog
 
 from jobqueue.domain.changes import UpdatePlan
 from jobqueue.domain.jobs import DeadLetter, Job, JobFilter, JobStatus, utcnow
+from jobqueue.log_throttle import LogThrottle
 from jobqueue.store import sqlite_sql as sql
 from jobqueue.store.base import DuplicateIdempotencyKeyError, StoreUnavailableError
 from jobqueue.store.batching import GroupCommit
@@ -51,6 +52,7 @@ class SqliteJobStore:
         self.timeout_s = timeout_s
         self._conn: sqlite3.Connection | None = None
         self._checkpoints: asyncio.Task[None] | None = None
+        self._checkpoint_failures = LogThrottle()
         # Writes made in the same turn of the event loop share a transaction: a commit
         # costs more than the statements it holds (51 against 14.5 us for an insert).
         self._writes: GroupCommit[SqlWrite, int, Any] = GroupCommit(
@@ -231,7 +233,8 @@ class SqliteJobStore:
             try:
                 await asyncio.to_thread(_checkpoint, self.path, self.timeout_s)
             except sqlite3.Error as exc:
-                log.warning("WAL checkpoint failed; will try again", error=str(exc))
+                failed = "WAL checkpoint failed; will try again"
+                self._checkpoint_failures.log(str(exc), log.warning, failed, error=str(exc))
 
 
 def _connect(path: str, timeout_s: float) -> sqlite3.Connection:
