@@ -23,6 +23,7 @@ import structlog
 from jobqueue.domain.jobs import Job, job_fields, utcnow
 from jobqueue.domain.outcome import Outcome
 from jobqueue.queue.base import Broker, Consumer, JobRunner, Leases, Repairs
+from jobqueue.store.base import StoreUnavailableError
 
 log = structlog.get_logger(__name__)
 
@@ -79,6 +80,8 @@ class TableBroker(Broker):
         while True:
             try:
                 await repairs.recover_expired()
+            except StoreUnavailableError as exc:
+                log.error("lease recovery failed; will try again", error=str(exc))
             except Exception:
                 log.exception("lease recovery failed; will try again")
             await asyncio.sleep(self.claims.lease.total_seconds() / 2)
@@ -108,6 +111,8 @@ class TableConsumer(Consumer):
         self._stopping = asyncio.Event()
         self._grace_s = 0.0
         self._error_backoff_s = 0.0
+        self._lost: set[UUID] = set()
+        """Running or recording jobs already reported lost (reported once, not each renewal)."""
 
     def stop(self, grace_s: float) -> None:
         self._grace_s = grace_s
@@ -176,6 +181,7 @@ class TableConsumer(Consumer):
 
     def _recorded_one(self, job_id: UUID, _task: asyncio.Task[Job | None]) -> None:
         self.recording.pop(job_id, None)
+        self._lost.discard(job_id)
         self.wakeup.set()  # its row no longer counts against the claim's room
 
     async def _wait(self) -> None:
@@ -214,9 +220,11 @@ class TableConsumer(Consumer):
         """Leases that ran out (the job ran elsewhere): buffered ones must not run here.
         A job that finished during the renewal is not lost either."""
         lost &= set(self.held())
+        lost -= self._lost
         if not lost:
             return
         self.buffer = collections.deque(job for job in self.buffer if job.id not in lost)
+        self._lost |= lost  # forgotten once recorded: running ones are still to be recorded
         log.warning("lost the lease of held jobs", job_ids=sorted(str(i) for i in lost))
 
     async def _drain(self) -> None:
@@ -226,8 +234,21 @@ class TableConsumer(Consumer):
             await self._hand_back(job, quiet=True)
         if self.running:
             await self._finish_or_hand_back_running()
-        # Outcomes being written are written before the process lets go of the store.
-        await asyncio.gather(*self.recording.values(), return_exceptions=True)
+        await self._finish_recording()
+
+    async def _finish_recording(self) -> None:
+        """Outcomes being written are written before the process lets go of the store; one
+        that the database refuses to take within the grace period is given up on (its job
+        runs again after its lease)."""
+        tasks = list(self.recording.values())
+        if not tasks:
+            return
+        _done, unfinished = await asyncio.wait(tasks, timeout=max(self._grace_s, 1.0))
+        for task in unfinished:
+            task.cancel()
+        if unfinished:
+            log.warning("outcomes not recorded before the stop", jobs=len(unfinished))
+        await asyncio.gather(*unfinished, return_exceptions=True)
 
     async def _finish_or_hand_back_running(self) -> None:
         tasks = [task for _job, task in self.running.values()]

@@ -10,11 +10,16 @@ import structlog
 from jobqueue.config import Settings
 from jobqueue.domain.jobs import Job, job_fields
 from jobqueue.domain.outcome import Outcome
+from jobqueue.log_throttle import LogThrottle
 from jobqueue.queue.base import Broker, Consumer
 from jobqueue.service import JobService
+from jobqueue.store.base import StoreUnavailableError
 from jobqueue.worker.executor import JobExecutor
 
 log = structlog.get_logger(__name__)
+
+_RECORD_RETRY_FIRST_S = 0.1
+_RECORD_RETRY_MAX_S = 5.0
 
 
 class Worker:
@@ -32,6 +37,7 @@ class Worker:
         self.executor = executor
         self.started = asyncio.Event()
         """Set once the worker has announced itself and begun consuming."""
+        self._unrecorded = LogThrottle()
 
     async def run(self) -> None:
         """Work until ``stop``; returns once running jobs finished or were handed back."""
@@ -61,11 +67,32 @@ class Worker:
             return await self.executor.execute(job)
 
     async def record(self, job: Job, outcome: Outcome) -> Job | None:
-        """Record the attempt's outcome; None when it could not be recorded."""
+        """Record the attempt's outcome; None when it could not be (lease lost, row deleted).
+
+        While the database is down the outcome is kept and tried again, up to
+        5 s apart, until it is written or refused: a job that finished during an outage does
+        not run again after it. The lease check in the store refuses an outcome whose job ran
+        elsewhere meanwhile. A stop gives these tries the grace period, then the job runs
+        again after its lease (delivery is at least once).
+        """
+        delay = _RECORD_RETRY_FIRST_S
         with structlog.contextvars.bound_contextvars(**job_fields(job)):
-            try:
-                return await self.service.record_outcome(job, outcome)
-            except Exception:
-                # The lease runs out and the job runs again: delivery is at least once.
-                log.exception("could not record the outcome")
-                return None
+            while True:
+                try:
+                    return await self.service.record_outcome(job, outcome)
+                except StoreUnavailableError as exc:
+                    self._note_unrecorded(exc, delay)
+                except Exception:
+                    log.exception("could not record the outcome")
+                    return None
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _RECORD_RETRY_MAX_S)
+
+    def _note_unrecorded(self, exc: StoreUnavailableError, retry_in_s: float) -> None:
+        self._unrecorded.log(
+            type(exc).__name__,
+            log.error,
+            "could not record the outcome; the database is unavailable, will try again",
+            error=str(exc),
+            retry_in_s=retry_in_s,
+        )
