@@ -16,13 +16,13 @@ import httpx
 import pytest
 
 from jobqueue.store.migrate import migrate
+from tests.reliability.ledgers import ledger_dir_settings, read_ledgers
 from tests.services import postgres_database, private_redis
 from tests.support.serve import running, serve_env, wait_until
 
 JOBS = 10_000
 BATCH = 1_000
 WORKERS = 3
-HANDLERS = Path(__file__).parent / "handler_modules"
 JOBQUEUE = Path(sys.executable).with_name("jobqueue")
 
 
@@ -57,29 +57,18 @@ def create_all(client: httpx.Client) -> set[str]:
     return ids
 
 
-def read_ledgers(ledger_dir: Path) -> dict[str, Counter[str]]:
-    """Per worker process: how often it ran each job id."""
-    return {
-        path.stem: Counter(line.split()[0] for line in path.read_text().splitlines())
-        for path in ledger_dir.glob("*.ledger")
-    }
-
-
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("mode", ["postgres", "redis"])
 def test_ten_thousand_jobs_run_exactly_once_over_three_workers(tmp_path: Path, mode: str) -> None:
-    ledger_dir = tmp_path / "ledger"
-    ledger_dir.mkdir()
+    ledger_dir, ledger_settings = ledger_dir_settings(tmp_path)
     with ExitStack() as stack:
         url = stack.enter_context(postgres_database())
         migrate(url)
         redis = {"REDIS_URL": stack.enter_context(private_redis()).url()} if mode == "redis" else {}
         settings = {
             **redis,
+            **ledger_settings,
             "DATABASE_URL": url,
-            "JOBQUEUE_HANDLERS": "ledger_handlers",
-            "PYTHONPATH": str(HANDLERS),
-            "LEDGER_DIR": str(ledger_dir),
             "WORKER_CONCURRENCY": "10",
             "LOG_LEVEL": "warning",
         }

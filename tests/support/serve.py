@@ -221,6 +221,14 @@ class ServeProcess:
         job: Json = response.json()
         return job
 
+    def nothing_left(self) -> bool:
+        """True when no job is pending or processing (and the stats answered)."""
+        response = self.client.get("/api/jobs/stats")
+        if response.status_code != 200:
+            return False
+        stats = response.json()
+        return bool(stats["pending"] == stats["processing"] == 0)
+
     def wait_for_job(
         self, job_id: str, done: Callable[[Json], bool], what: str, timeout: float = 10.0
     ) -> Json:

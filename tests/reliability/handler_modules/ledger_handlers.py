@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 from typing import Any
@@ -23,3 +24,10 @@ def _ledger_fd() -> int:
 async def ledger(payload: dict[str, Any], ctx: JobContext) -> None:
     """Append ``<job id> <attempt>`` to this process's ledger (one write: atomic in append mode)."""
     os.write(_ledger_fd(), f"{ctx.job_id} {ctx.attempt}\n".encode())
+
+
+@handler("ledger-slow")
+async def ledger_slow(payload: dict[str, Any], ctx: JobContext) -> None:
+    """As ``ledger``, then take ``payload["seconds"]`` to finish."""
+    os.write(_ledger_fd(), f"{ctx.job_id} {ctx.attempt}\n".encode())
+    await asyncio.sleep(float(payload["seconds"]))
