@@ -6,15 +6,27 @@ import signal
 import sqlite3
 import time
 import uuid
+from collections import Counter
+from contextlib import ExitStack
 from pathlib import Path
 
+import pytest
+
+from jobqueue.config import Settings
+from tests.reliability.ledgers import ledger_dir_settings, read_ledgers
 from tests.services import postgres_database, private_redis
+from tests.support.load import Trickle
 from tests.support.serve import Json, ServeFactory, ServeProcess, wait_until
 
 HANDLERS_DIR = Path(__file__).parent / "handler_modules"
 HANDLERS = {"JOBQUEUE_HANDLERS": "reliability_handlers", "PYTHONPATH": str(HANDLERS_DIR)}
 STILL_RUNNING_CHECK_S = 1.0
 EXIT_TIMEOUT_S = 10.0
+IN_FLIGHT_MAX = sum(
+    int(Settings.model_fields[name].default)
+    for name in ("worker_concurrency", "worker_prefetch_max")
+)
+"""Most jobs one worker process holds at once with the default settings."""
 
 
 def attempts_seen(log: Path) -> list[int]:
@@ -159,3 +171,33 @@ def test_a_second_signal_exits_at_once_with_its_status(serve: ServeFactory, tmp_
         server.send_signal(signum)
         assert server.wait_exit(EXIT_TIMEOUT_S) == 128 + signum
         assert stored_job(tmp_path / "jobs.db", job["id"]) == ("processing", 1)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("mode", ["sqlite", "postgres", "redis"])
+def test_kill_9_under_load_loses_nothing(serve: ServeFactory, tmp_path: Path, mode: str) -> None:
+    """serve is killed while creates and jobs flow; the next start finishes every accepted
+    job. Only jobs that were running at the kill may run twice (at least once delivery)."""
+    ledger_dir, ledgers = ledger_dir_settings(tmp_path)
+    with ExitStack() as stack:
+        settings = {**ledgers, "JOB_LEASE_MS": "2000", "JOB_BACKOFF_MS": "100"}
+        if mode != "sqlite":
+            settings["DATABASE_URL"] = stack.enter_context(postgres_database())
+        if mode == "redis":
+            settings["REDIS_URL"] = stack.enter_context(private_redis()).url()
+        first = serve(**settings)
+        trickle = Trickle(first.base_url, "ledger", rate=200).start()
+        wait_until(lambda: len(trickle.answers()) >= 300, 30, "the load to run")
+        first.kill()
+        answers = trickle.stop()
+
+        second = serve(**settings)
+        wait_until(second.nothing_left, 60, "every job to finish", state=second.log_tail)
+        accepted = {a.job_id for a in answers if a.job_id is not None}
+        runs = sum(read_ledgers(ledger_dir).values(), Counter())
+        assert accepted <= set(runs), f"{len(accepted - set(runs))} accepted jobs never ran"
+        twice = [job for job, n in runs.items() if n > 1]
+        assert len(twice) <= IN_FLIGHT_MAX, twice
+        stats = second.client.get("/api/jobs/stats").json()
+        assert stats["failed"] == 0, stats
+        print(f"kill -9 ({mode}): {len(accepted)} accepted, all completed, {len(twice)} ran twice")

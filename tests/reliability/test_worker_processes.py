@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import os
 import signal
+from contextlib import ExitStack
 from pathlib import Path
 
-from tests.services import postgres_database
+import pytest
+
+from tests.services import postgres_database, private_redis
 from tests.support.serve import Json, ServeFactory, ServeProcess, wait_until
 
 HANDLERS_DIR = Path(__file__).parent / "handler_modules"
@@ -102,20 +105,28 @@ def test_on_postgresql_serve_runs_its_worker_beside_the_api(serve: ServeFactory)
         server.stop()
 
 
+@pytest.mark.parametrize("mode", ["sqlite", "redis"])
 def test_a_job_that_kills_its_worker_every_time_ends_in_the_dlq(
-    serve: ServeFactory, tmp_path: Path
+    serve: ServeFactory, tmp_path: Path, mode: str
 ) -> None:
-    log = tmp_path / "poison.log"
-    server = serve(**HANDLERS, **CHILD, JOB_LEASE_MS="1000", JOB_BACKOFF_MS="100")
-    job = server.create_job("poison", {"log": str(log)}, maxAttempts=3)
+    """In the Redis mode BullMQ's lock is the lease: its stalled-job check re-delivers."""
+    with ExitStack() as stack:
+        queue: dict[str, str] = {}
+        if mode == "redis":
+            queue["DATABASE_URL"] = stack.enter_context(postgres_database())
+            queue["REDIS_URL"] = stack.enter_context(private_redis()).url()
+        log = tmp_path / "poison.log"
+        server = serve(**HANDLERS, **CHILD, **queue, JOB_LEASE_MS="1000", JOB_BACKOFF_MS="100")
+        job = server.create_job("poison", {"log": str(log)}, maxAttempts=3)
 
-    failed = server.wait_for_status(job["id"], "failed", timeout=60, attempts=3)
-    assert log.read_text().split() == ["1", "2", "3"]
-    assert failed["lastError"].startswith("attempts exhausted (3/3): lease expired")
-    [entry] = server.client.get("/api/dlq").json()
-    assert entry["jobId"] == job["id"]
-    assert "the worker running this attempt stopped" in entry["reason"]
-    # The worker processes it killed were replaced: the next job still runs.
-    assert len(worker_pids(server)) == 4
-    after = server.create_job("noop")
-    server.wait_for_status(after["id"], "completed", timeout=10)
+        failed = server.wait_for_status(job["id"], "failed", timeout=60, attempts=3)
+        assert log.read_text().split() == ["1", "2", "3"]
+        assert failed["lastError"].startswith("attempts exhausted (3/3): lease expired")
+        [entry] = server.client.get("/api/dlq").json()
+        assert entry["jobId"] == job["id"]
+        assert "the worker running this attempt stopped" in entry["reason"]
+        # The worker processes it killed were replaced: the next job still runs.
+        assert len(worker_pids(server)) == 4
+        after = server.create_job("noop")
+        server.wait_for_status(after["id"], "completed", timeout=10)
+        server.stop()
