@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     """Longest one attempt may run (a handler may set its own ``timeout_ms``): then its
     handler is cancelled (a plain function's thread is abandoned: Python cannot stop it), its
     slot is freed, and the attempt fails and is retried like any other failure."""
+    job_result_max_bytes: int = Field(default=65536, ge=0)
+    """Largest handler result stored (as JSON text, in bytes); a larger one, or one that is
+    not JSON, fails the attempt with an error that says so."""
     job_lease_ms: int = Field(default=30000, ge=1000)
     """How long a claimed job stays claimed without renewal; a dead worker's jobs rerun after."""
     job_poll_interval_ms: int = Field(default=1000, ge=10)

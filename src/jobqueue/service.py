@@ -10,6 +10,7 @@ from uuid import UUID, uuid4
 
 import structlog
 
+from jobqueue.domain.attempts import Attempt, attempt_of, lost_attempt
 from jobqueue.domain.changes import (
     JobChanges,
     QueueAction,
@@ -19,6 +20,7 @@ from jobqueue.domain.changes import (
     plan_update,
 )
 from jobqueue.domain.errors import (
+    IdempotencyConflictError,
     InvalidTransitionError,
     JobNotFoundError,
     UnknownJobTypeError,
@@ -71,7 +73,8 @@ class JobService:
         """Create jobs in one transaction and one queue round trip.
 
         A repeated idempotency key (already stored, or earlier in the same batch) answers
-        with the first job of that key instead of making another.
+        with the first job of that key instead of making another; the same key sent with a
+        different request raises IdempotencyConflictError (HTTP 409).
         """
         for new in requests:
             self._check_type(new.type)
@@ -99,7 +102,7 @@ class JobService:
         for new in requests:
             key = new.idempotency_key
             if key is not None and key in by_key:
-                results.append((by_key[key], False))
+                results.append((_same_request(by_key[key], new), False))
                 continue
             job = self._build(new, now)
             fresh.append(job)
@@ -148,10 +151,20 @@ class JobService:
         await self.broker.withdraw(job_id)
 
     async def record_outcome(self, job: Job, outcome: Outcome) -> Job | None:
-        """Record one attempt's outcome once; None when the lease was lost meanwhile."""
+        """Record one attempt's outcome, and the attempt in the job's history, once; None
+        when the lease was lost meanwhile."""
+        attempt = attempt_of(job, outcome, utcnow())
         if isinstance(outcome, Succeeded):
-            return await self._dropped_if_none(job, await self.store.complete(job))
-        return await self._record_failure(job, outcome)
+            completed = await self.store.complete(job, attempt, outcome.result)
+            return await self._dropped_if_none(job, completed)
+        return await self._record_failure(job, outcome, attempt)
+
+    async def attempts(self, job_id: UUID) -> list[Attempt]:
+        """The finished attempts of a job, first to last; JobNotFoundError when absent."""
+        history = await self.store.attempts(job_id)
+        if not history:
+            await self.get(job_id)  # raises when there is no such job
+        return history
 
     async def expired_runs(self, limit: int) -> list[Job]:
         """Processing jobs whose lease has run out (their worker is gone)."""
@@ -160,7 +173,8 @@ class JobService:
     async def record_lost_attempt(self, job: Job) -> Job | None:
         """The worker running ``job`` died: that attempt failed, and the retry rule decides."""
         log.warning(LEASE_EXPIRED, **job_fields(job), owner=job.lease_owner)
-        return await self._record_failure(job, Failed(LEASE_EXPIRED))
+        lost = lost_attempt(job, LEASE_EXPIRED, utcnow())
+        return await self._record_failure(job, Failed(LEASE_EXPIRED), lost)
 
     async def recover_expired(self, limit: int = 100) -> int:
         """Jobs whose lease ran out: retried after the usual backoff, or failed when exhausted."""
@@ -169,23 +183,23 @@ class JobService:
             await self.record_lost_attempt(job)
         return len(expired)
 
-    async def _record_failure(self, job: Job, failure: Failed) -> Job | None:
+    async def _record_failure(self, job: Job, failure: Failed, attempt: Attempt) -> Job | None:
         decision = self.policy.decide(
             job.attempts, failure.error, permanent=failure.permanent, max_attempts=job.max_attempts
         )
         if isinstance(decision, RetryLater):
             run_at = utcnow() + decision.delay
-            updated = await self.store.schedule_retry(job, run_at, failure.error)
+            updated = await self.store.schedule_retry(job, run_at, failure.error, attempt)
             if updated is not None:
                 # No publish: the queue runs it at next_run_at (the table's claim checks
                 # the time; BullMQ retries the same job with the same backoff).
                 log.info("retry scheduled", **job_fields(job), next_run_at=run_at.isoformat())
             return await self._dropped_if_none(job, updated)
-        return await self._fail(job, decision)
+        return await self._fail(job, decision, attempt)
 
-    async def _fail(self, job: Job, decision: GiveUp) -> Job | None:
+    async def _fail(self, job: Job, decision: GiveUp, attempt: Attempt) -> Job | None:
         keeps = self.broker.keeps_dead_letters
-        failed = await self.store.fail(job, decision.reason, queue_pending=keeps)
+        failed = await self.store.fail(job, decision.reason, attempt, queue_pending=keeps)
         if failed is None:
             return await self._dropped_if_none(job, None)
         updated, entry = failed
@@ -254,6 +268,7 @@ class JobService:
             updated_at=now,
             priority=new.priority,
             idempotency_key=new.idempotency_key,
+            request_fingerprint=new.request_fingerprint,
         )
 
     async def _existing_by_key(self, requests: Sequence[NewJob]) -> dict[str | None, Job]:
@@ -261,3 +276,12 @@ class JobService:
         if not keys:
             return {}
         return {job.idempotency_key: job for job in await self.store.find_by_idempotency_keys(keys)}
+
+
+def _same_request(job: Job, new: NewJob) -> Job:
+    """``job``, made earlier with ``new``'s idempotency key, if ``new`` is the same request;
+    jobs made before fingerprints were kept (or without one) are taken as the same."""
+    made_by, asked = job.request_fingerprint, new.request_fingerprint
+    if made_by is not None and asked is not None and made_by != asked:
+        raise IdempotencyConflictError(str(new.idempotency_key), job.id)
+    return job

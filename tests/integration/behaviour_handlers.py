@@ -75,3 +75,22 @@ async def blocker_then_fail(payload: dict[str, Any], ctx: JobContext) -> None:
     started[ctx.job_id].set()
     await gates[ctx.job_id].wait()
     raise PermanentError("gave up after the gate")
+
+
+@handler("returns")
+async def returns(payload: dict[str, Any], ctx: JobContext) -> Any:
+    """Return ``payload["value"]``: the job's result."""
+    return payload.get("value")
+
+
+UNSTORABLE: dict[str, Any] = {
+    "set": {1, 2},
+    "nul": {"s": "a\x00b"},
+    "big": "x" * 70_000,
+}
+
+
+@handler("returns-unstorable")
+async def returns_unstorable(payload: dict[str, Any], ctx: JobContext) -> Any:
+    """Return a value no store keeps: ``UNSTORABLE[payload["kind"]]``."""
+    return UNSTORABLE[payload["kind"]]

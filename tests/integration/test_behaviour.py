@@ -225,3 +225,84 @@ async def test_a_string_holding_u0000_is_refused_naming_its_field(service: Servi
     assert listed.status_code == 400
     assert listed.json()["message"].startswith("querystring/type: the character U+0000")
     assert (await service.client.get("/api/jobs")).json() == []
+
+
+async def test_a_handlers_result_is_kept_and_shown(service: Service) -> None:
+    value = {"n": [1, 2.5, None, -(2**63)], "s": "é€𝄞", "nested": {"ok": True}}
+    job = await service.create("returns", {"value": value})
+    done = await service.wait_for(job["id"], "completed")
+    assert done["result"] == value
+    listed = (await service.client.get("/api/jobs", params={"type": "returns"})).json()
+    assert [item["result"] for item in listed] == [value]
+    plain = await service.create("returns", {"value": "just text"})
+    assert (await service.wait_for(plain["id"], "completed"))["result"] == "just text"
+    assert job["result"] is None  # nothing before it ran
+
+
+async def test_a_result_that_cannot_be_stored_fails_the_attempt(service: Service) -> None:
+    expected = {
+        "set": "the handler returned a value that is not JSON",
+        "nul": "result/s: the character U+0000",
+        "big": "more than JOB_RESULT_MAX_BYTES (65536)",
+    }
+    for kind, words in expected.items():
+        job = await service.create("returns-unstorable", {"kind": kind}, maxAttempts=1)
+        failed = await service.wait_for(job["id"], "failed")
+        assert failed["lastError"].startswith("attempts exhausted (1/1): ResultError: "), failed
+        assert words in failed["lastError"]
+        assert failed["result"] is None
+
+
+async def test_every_attempt_is_kept_in_the_jobs_history(service: Service) -> None:
+    job = await service.create("flaky", {"failures": 1})
+    await service.wait_for(job["id"], "completed")
+    response = await service.client.get(f"/api/jobs/{job['id']}/attempts")
+    assert response.status_code == 200
+    first, second = response.json()
+    assert (first["number"], first["outcome"], first["error"]) == (
+        1,
+        "failed",
+        "RuntimeError: planned failure 1",
+    )
+    assert (second["number"], second["outcome"], second["error"]) == (2, "succeeded", None)
+    for attempt in (first, second):
+        assert ISO_MS.match(attempt["startedAt"])
+        assert ISO_MS.match(attempt["finishedAt"])
+        assert attempt["startedAt"] <= attempt["finishedAt"]
+        assert attempt["durationMs"] >= 0
+        assert attempt["worker"]
+    assert first["finishedAt"] <= second["startedAt"]
+
+
+async def test_the_history_of_a_job_never_run_is_empty_and_of_none_404(service: Service) -> None:
+    job = await service.create("flaky", {"failures": 0}, runAt="2999-01-01T00:00:00Z")
+    assert (await service.client.get(f"/api/jobs/{job['id']}/attempts")).json() == []
+    missing = await service.client.get(f"/api/jobs/{uuid.uuid4()}/attempts")
+    assert missing.status_code == 404
+    assert (await service.client.get("/api/jobs/not-a-uuid/attempts")).status_code == 400
+
+
+async def test_one_idempotency_key_with_another_request_is_409_naming_the_key(
+    service: Service,
+) -> None:
+    body = {"type": "flaky", "payload": {"n": 1}, "delayMs": 3_600_000}
+    headers = {"Idempotency-Key": "order-7"}
+    first = await service.client.post("/api/jobs", json=body, headers=headers)
+    same = await service.client.post(
+        "/api/jobs", json=dict(reversed(body.items())), headers=headers
+    )
+    assert (first.status_code, same.status_code) == (201, 200)  # key order does not matter
+    for changed in ({"payload": {"n": 2}}, {"priority": 5}, {"type": "permanent"}):
+        other = await service.client.post("/api/jobs", json={**body, **changed}, headers=headers)
+        assert other.status_code == 409, other.text
+        assert "Idempotency key 'order-7'" in other.json()["message"]
+        assert first.json()["id"] in other.json()["message"]
+    batch = {
+        "jobs": [{**body, "idempotencyKey": "b"}, {**body, "idempotencyKey": "b", "priority": 1}]
+    }
+    assert (await service.client.post("/api/jobs/batch", json=batch)).status_code == 409
+    assert len((await service.client.get("/api/jobs")).json()) == 1  # nothing else was made
+
+    await service.client.delete(f"/api/jobs/{first.json()['id']}")  # the key goes with its job
+    reused = await service.client.post("/api/jobs", json={**body, "priority": 5}, headers=headers)
+    assert reused.status_code == 201

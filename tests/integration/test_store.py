@@ -14,7 +14,7 @@ import pytest
 from jobqueue.domain.jobs import Job, JobFilter, JobStatus, utcnow
 from jobqueue.store.base import DuplicateIdempotencyKeyError, JobStore
 from jobqueue.store.factory import open_store
-from tests.unit.factories import make_job
+from tests.unit.factories import ended, make_job
 
 LEASE = timedelta(seconds=30)
 
@@ -64,11 +64,11 @@ async def test_an_outcome_needs_the_lease(store: JobStore) -> None:
     await store.insert([new_job()])
     (job,) = await store.claim("w1", 1, utcnow() + LEASE)
     stolen = dataclasses.replace(job, lease_owner="w2")
-    assert await store.complete(stolen) is None
-    done = await store.complete(job)
+    assert await store.complete(stolen, ended(stolen)) is None
+    done = await store.complete(job, ended(job))
     assert done is not None
     assert (done.status, done.lease_owner) == (JobStatus.COMPLETED, None)
-    assert await store.complete(job) is None  # an outcome is recorded once
+    assert await store.complete(job, ended(job)) is None  # an outcome is recorded once
 
 
 async def test_concurrent_completions_share_transactions_but_keep_lease_checks(
@@ -77,7 +77,9 @@ async def test_concurrent_completions_share_transactions_but_keep_lease_checks(
     await store.insert([new_job() for _ in range(30)])
     claimed = await store.claim("w1", 30, utcnow() + LEASE)
     stolen = [dataclasses.replace(job, lease_owner="w2") for job in claimed[:5]]
-    results = await asyncio.gather(*(store.complete(job) for job in [*stolen, *claimed[5:]]))
+    results = await asyncio.gather(
+        *(store.complete(job, ended(job)) for job in [*stolen, *claimed[5:]])
+    )
     assert results[:5] == [None] * 5
     done = results[5:]
     assert [job.id for job in done if job] == [job.id for job in claimed[5:]]
@@ -105,7 +107,7 @@ async def test_release_gives_the_attempt_back(store: JobStore) -> None:
 async def test_fail_writes_the_dead_letter_in_the_same_transaction(store: JobStore) -> None:
     await store.insert([new_job(payload={"k": "v"})])
     (job,) = await store.claim("w1", 1, utcnow() + LEASE)
-    result = await store.fail(job, "boom")
+    result = await store.fail(job, "boom", ended(job, "boom"))
     assert result is not None
     failed, entry = result
     assert failed.status is JobStatus.FAILED
@@ -122,7 +124,7 @@ async def test_schedule_retry_sets_the_next_run(store: JobStore) -> None:
     await store.insert([new_job()])
     (job,) = await store.claim("w1", 1, utcnow() + LEASE)
     run_at = utcnow() + timedelta(seconds=4)
-    retried = await store.schedule_retry(job, run_at, "oops")
+    retried = await store.schedule_retry(job, run_at, "oops", ended(job, "oops"))
     assert retried is not None
     assert (retried.status, retried.next_run_at, retried.last_error) == (
         JobStatus.PENDING,
@@ -147,3 +149,34 @@ async def test_timestamps_come_back_in_utc(store: JobStore) -> None:
     assert loaded is not None
     assert loaded.created_at == job.created_at
     assert loaded.created_at.utcoffset() == timedelta(0)
+
+
+async def test_a_result_and_each_attempt_are_kept_and_go_with_the_job(store: JobStore) -> None:
+    await store.insert([new_job(max_attempts=3)])
+    (first,) = await store.claim("w1", 1, utcnow())  # a lease already run out: due again
+    await store.schedule_retry(first, utcnow(), "Boom: first", ended(first, "Boom: first"))
+    (second,) = await store.claim("w2", 1, utcnow() + LEASE)
+    result = {"sent": 3, "ids": ["a", "b"], "big": 2**63 - 1, "text": "é€𝄞"}
+    done = await store.complete(second, ended(second), result)
+    assert done is not None
+    assert done.result == result
+    assert (await store.get(done.id)).result == result  # type: ignore[union-attr]
+
+    history = await store.attempts(done.id)
+    assert [(a.number, a.worker, a.outcome.value, a.error) for a in history] == [
+        (1, "w1", "failed", "Boom: first"),
+        (2, "w2", "succeeded", None),
+    ]
+    assert all(a.started_at <= a.finished_at for a in history)
+    await store.delete(done.id)
+    assert await store.attempts(done.id) == []
+
+
+async def test_a_job_failed_for_good_keeps_its_last_attempt(store: JobStore) -> None:
+    await store.insert([new_job(max_attempts=1)])
+    (job,) = await store.claim("w1", 1, utcnow() + LEASE)
+    attempt = ended(job, "ValueError: no")
+    failed = await store.fail(job, "attempts exhausted (1/1): ValueError: no", attempt)
+    assert failed is not None
+    assert await store.attempts(job.id) == [attempt]
+    assert failed[0].result is None

@@ -10,6 +10,7 @@ from jobqueue.domain.jobs import DeadLetter, Job
 from jobqueue.domain.outcome import Outcome, Succeeded
 from jobqueue.queue.base import Broker, Consumer, JobRunner, Repairs
 from jobqueue.store.memory import InMemoryJobStore
+from tests.unit.factories import ended
 
 
 class RecordingBroker(Broker):
@@ -82,7 +83,7 @@ class FakeRunner:
 
     async def record(self, job: Job, outcome: Outcome) -> Job | None:
         """Complete the job through the store (every outcome here is a success)."""
-        done = await self.store.complete(job)
+        done = await self.store.complete(job, ended(job))
         if done is not None:
             self.completed.append(done)
         self.signal.notify()

@@ -6,7 +6,9 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
-from jobqueue.domain.jobs import Job, JobStatus
+from jobqueue.domain.attempts import Attempt, attempt_of
+from jobqueue.domain.jobs import Job, JobStatus, utcnow
+from jobqueue.domain.outcome import Failed, Succeeded
 
 T0 = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
 
@@ -26,3 +28,9 @@ def make_job(status: JobStatus = JobStatus.PENDING, **fields: Any) -> Job:
     }
     values.update(fields)
     return Job(**values)
+
+
+def ended(job: Job, error: str | None = None) -> Attempt:
+    """The history entry for ``job``'s current attempt: succeeded, or failed with ``error``."""
+    outcome = Succeeded() if error is None else Failed(error)
+    return attempt_of(job, outcome, utcnow())

@@ -10,9 +10,10 @@ import orjson
 import pytest
 from fastapi import HTTPException
 
-from jobqueue.api.jsonbody import NON_FINITE, parse_json
+from jobqueue.api.jsonbody import parse_json
 from jobqueue.api.responses import dead_letter_json, dumps, job_json
 from jobqueue.domain.jobs import DeadLetter, JobStatus
+from jobqueue.domain.json_values import NON_FINITE
 from tests.unit.factories import T0, make_job
 
 JOB_ID = UUID("550e8400-e29b-41d4-a716-446655440000")
@@ -35,7 +36,8 @@ def test_a_job_has_the_node_services_keys_in_order_then_ours() -> None:
         b'{"id":"550e8400-e29b-41d4-a716-446655440000","type":"send-email",'
         b'"payload":{"to":"user@example.com","n":[1,2.5,null]},"status":"failed","attempts":5,'
         b'"nextRunAt":"2026-05-04T10:00:02.345Z","createdAt":"2026-05-04T10:00:00.000Z",'
-        b'"updatedAt":"2026-05-04T10:00:00.000Z","maxAttempts":5,"priority":-3,"lastError":"boom"}'
+        b'"updatedAt":"2026-05-04T10:00:00.000Z","maxAttempts":5,"priority":-3,"lastError":"boom",'
+        b'"result":null}'
     )
 
 

@@ -21,7 +21,7 @@ from jobqueue.domain.jobs import Job, JobFilter, JobStatus, utcnow
 from jobqueue.store.base import DuplicateIdempotencyKeyError, JobStore
 from jobqueue.store.memory import InMemoryJobStore
 from tests.integration import test_store as sql_store_tests
-from tests.unit.factories import make_job
+from tests.unit.factories import ended, make_job
 
 LEASE = timedelta(seconds=30)
 
@@ -191,7 +191,7 @@ async def test_apply_only_from_the_expected_status(store: JobStore) -> None:
 
 async def test_delete_returns_the_row_and_keeps_its_dead_letter(store: JobStore) -> None:
     job = await claimed(store, new_job())
-    assert await store.fail(job, "boom") is not None
+    assert await store.fail(job, "boom", ended(job, "boom")) is not None
     deleted = await store.delete(job.id)
     assert deleted is not None
     assert (deleted.id, deleted.status) == (job.id, JobStatus.FAILED)
@@ -236,7 +236,7 @@ async def test_renew_returns_only_the_leases_still_held(store: JobStore) -> None
     await store.insert([new_job() for _ in range(3)])
     mine = await store.claim("w1", 2, utcnow() + LEASE)
     (theirs,) = await store.claim("w2", 1, utcnow() + LEASE)
-    finished = await store.complete(mine[1])
+    finished = await store.complete(mine[1], ended(mine[1]))
     assert finished is not None
     until = utcnow() + 2 * LEASE
     ids = [job.id for job in [*mine, theirs]] + [uuid4()]
@@ -252,13 +252,13 @@ async def test_outcomes_need_the_lease_and_a_processing_job(store: JobStore) -> 
     stolen = dataclasses.replace(job, lease_owner="w2")
     unleased = dataclasses.replace(job, lease_owner=None)
     for attempt in (stolen, unleased):
-        assert await store.schedule_retry(attempt, utcnow(), "x") is None
-        assert await store.fail(attempt, "x") is None
+        assert await store.schedule_retry(attempt, utcnow(), "x", ended(attempt, "x")) is None
+        assert await store.fail(attempt, "x", ended(attempt, "x")) is None
         assert await store.release(attempt) is None
     released = await store.release(job)
     assert released is not None
     assert await store.release(job) is None  # pending now: nothing is held
-    assert await store.complete(job) is None
+    assert await store.complete(job, ended(job)) is None
     assert await store.dead_letters(10, 0) == []
 
 
@@ -266,11 +266,11 @@ async def test_outcomes_give_up_the_lease(store: JobStore) -> None:
     for outcome in ("complete", "retry", "fail", "release"):
         job = await claimed(store, new_job(), owner=outcome)
         if outcome == "complete":
-            result = await store.complete(job)
+            result = await store.complete(job, ended(job))
         elif outcome == "retry":
-            result = await store.schedule_retry(job, utcnow() + LEASE, "later")
+            result = await store.schedule_retry(job, utcnow() + LEASE, "later", ended(job, "later"))
         elif outcome == "fail":
-            failed = await store.fail(job, "boom")
+            failed = await store.fail(job, "boom", ended(job, "boom"))
             result = None if failed is None else failed[0]
         else:
             result = await store.release(job)
@@ -282,7 +282,7 @@ async def test_outcomes_give_up_the_lease(store: JobStore) -> None:
 
 async def test_a_failed_job_keeps_its_reason_and_its_entry_its_time(store: JobStore) -> None:
     job = await claimed(store, new_job(payload={"k": [1]}))
-    result = await store.fail(job, "gave up")
+    result = await store.fail(job, "gave up", ended(job, "gave up"))
     assert result is not None
     failed, entry = result
     assert (failed.last_error, failed.attempts) == ("gave up", 1)
@@ -295,7 +295,7 @@ async def test_dead_letters_newest_first_and_paged(store: JobStore) -> None:
     entries = []
     for _ in range(3):
         job = await claimed(store, new_job())
-        result = await store.fail(job, "boom")
+        result = await store.fail(job, "boom", ended(job, "boom"))
         assert result is not None
         entries.append(result[1])
     newest_first = list(reversed(entries))

@@ -8,6 +8,7 @@ from uuid import uuid4
 
 import pytest
 
+from jobqueue.domain.attempts import AttemptOutcome
 from jobqueue.domain.changes import JobChanges
 from jobqueue.domain.errors import (
     InvalidTransitionError,
@@ -475,6 +476,14 @@ async def test_a_lost_attempt_counts_as_a_failure(
     retried = await service.record_lost_attempt(job)
     assert retried is not None
     assert (retried.status, retried.last_error) == (JobStatus.PENDING, LEASE_EXPIRED)
+    [lost] = await service.attempts(job.id)
+    assert (lost.number, lost.worker, lost.outcome) == (1, job.lease_owner, AttemptOutcome.LOST)
+    assert (lost.error, lost.duration_ms, lost.started_at) == (LEASE_EXPIRED, None, job.updated_at)
+
+
+async def test_the_history_of_an_unknown_job_is_not_found(service: JobService) -> None:
+    with pytest.raises(JobNotFoundError):
+        await service.attempts(uuid4())
 
 
 async def test_recover_expired_retries_or_fails_each_expired_job(

@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from jobqueue.domain.jobs import Job, JobStatus, NewJob, utcnow
+from jobqueue.domain.attempts import Attempt
+from jobqueue.domain.jobs import Job, JobStatus, JSONValue, NewJob, utcnow
 from jobqueue.domain.retry import RetryPolicy
 from jobqueue.queue.table import ClaimSettings, TableBroker, TableConsumer
 from jobqueue.service import JobService
@@ -60,10 +61,10 @@ class ObservedStore(InMemoryJobStore):
         self.signal.notify()
         return held
 
-    async def complete(self, job: Job) -> Job | None:
+    async def complete(self, job: Job, attempt: Attempt, result: JSONValue = None) -> Job | None:
         if self.complete_delay_s:
             await asyncio.sleep(self.complete_delay_s)
-        return await super().complete(job)
+        return await super().complete(job, attempt, result)
 
     async def next_run_at(self, types: Sequence[str] | None = None) -> datetime | None:
         due = await super().next_run_at(types)

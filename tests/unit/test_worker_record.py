@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 
 from jobqueue.config import Settings
-from jobqueue.domain.jobs import Job, JobStatus, utcnow
+from jobqueue.domain.attempts import Attempt
+from jobqueue.domain.jobs import Job, JobStatus, JSONValue, utcnow
 from jobqueue.domain.outcome import Succeeded
 from jobqueue.handlers.registry import HandlerRegistry
 from jobqueue.queue.table import ClaimSettings, TableBroker
@@ -31,11 +32,11 @@ class DownForAWhile(InMemoryJobStore):
         self.outage = outage
         self.tries = 0
 
-    async def complete(self, job: Job) -> Job | None:
+    async def complete(self, job: Job, attempt: Attempt, result: JSONValue = None) -> Job | None:
         self.tries += 1
         if self.tries <= self.outage:
             raise StoreUnavailableError("PostgreSQL: ConnectionRefusedError")
-        return await super().complete(job)
+        return await super().complete(job, attempt, result)
 
 
 async def claimed_worker(store: InMemoryJobStore) -> tuple[Worker, Job]:

@@ -21,6 +21,7 @@ from starlette.responses import Response
 from jobqueue.api.responses import json_response
 from jobqueue.domain.errors import (
     DependencyUnavailableError,
+    IdempotencyConflictError,
     InvalidJobError,
     InvalidTransitionError,
     JobNotFoundError,
@@ -50,6 +51,7 @@ ERROR_ANSWERS: Mapping[type[Exception], ErrorAnswer] = {
     JobNotFoundError: ErrorAnswer(404),
     InvalidJobError: ErrorAnswer(400),
     InvalidTransitionError: ErrorAnswer(409),
+    IdempotencyConflictError: ErrorAnswer(409),
     # The Node service answered 400 to a retry of a job that has not failed: kept.
     RetryNotAllowedError: ErrorAnswer(400),
     UnstorableValueError: ErrorAnswer(400),

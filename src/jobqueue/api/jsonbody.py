@@ -16,7 +16,6 @@ the same in all three; the body is walked only when its bytes contain that escap
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -25,12 +24,18 @@ import orjson
 from fastapi import HTTPException, Request, Response
 from fastapi.routing import APIRoute
 
-NON_FINITE = "NaN and Infinity are not valid JSON numbers"
-NUL_CHARACTER = "the character U+0000 (NUL) cannot be stored in a string"
-BIG_INTEGER = "integers beyond 64 bits cannot be stored exactly"
+from jobqueue.domain.json_values import (
+    BIG_INTEGER,
+    NON_FINITE,
+    NUL_CHARACTER,
+    first_path,
+    holds_nul,
+    is_beyond_64_bits,
+    is_non_finite,
+)
+
 _LONG_DIGITS = re.compile(rb"\d{19}")
 """A run of digits long enough to be an integer orjson would read as a float."""
-_INT_RANGE = range(-(2**63), 2**64)
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
@@ -85,43 +90,10 @@ def parse_json(body: bytes) -> Any:
         if path is not None:
             raise HTTPException(400, _field(path) + f": {NUL_CHARACTER}")
     if _LONG_DIGITS.search(body):
-        path = first_path(json.loads(body), _is_beyond_64_bits)
+        path = first_path(json.loads(body), is_beyond_64_bits)
         if path is not None:
             raise HTTPException(400, _field(path) + f": {BIG_INTEGER}")
     return document
-
-
-def first_path(value: Any, bad: Callable[[Any], bool]) -> list[str | int] | None:
-    """The path to the first value (or object key) in ``value`` that is ``bad``, if any."""
-    if bad(value):
-        return []
-    items: Any
-    if isinstance(value, dict):
-        items = value.items()
-    elif isinstance(value, list):
-        items = enumerate(value)
-    else:
-        return None
-    for key, item in items:
-        if isinstance(key, str) and bad(key):
-            return [key]
-        found = first_path(item, bad)
-        if found is not None:
-            return [key, *found]
-    return None
-
-
-def holds_nul(value: Any) -> bool:
-    """A string holding U+0000, which PostgreSQL cannot store."""
-    return isinstance(value, str) and "\x00" in value
-
-
-def _is_beyond_64_bits(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value not in _INT_RANGE
-
-
-def _is_non_finite(value: Any) -> bool:
-    return isinstance(value, float) and not math.isfinite(value)
 
 
 def _field(path: list[str | int]) -> str:
@@ -134,4 +106,4 @@ def _non_finite_path(body: bytes) -> list[str | int] | None:
         document = json.loads(body)
     except ValueError:
         return None
-    return first_path(document, _is_non_finite)
+    return first_path(document, is_non_finite)

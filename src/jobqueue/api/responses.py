@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
+from jobqueue.domain.attempts import Attempt
 from jobqueue.domain.jobs import DeadLetter, Job, iso_ms
 
 
@@ -30,6 +31,20 @@ def job_json(job: Job) -> dict[str, Any]:
         "maxAttempts": job.max_attempts,
         "priority": job.priority,
         "lastError": job.last_error,
+        "result": job.result,
+    }
+
+
+def attempt_json(attempt: Attempt) -> dict[str, Any]:
+    """One finished attempt on the wire (``AttemptOut``)."""
+    return {
+        "number": attempt.number,
+        "worker": attempt.worker,
+        "startedAt": iso_ms(attempt.started_at),
+        "finishedAt": iso_ms(attempt.finished_at),
+        "outcome": attempt.outcome,
+        "error": attempt.error,
+        "durationMs": attempt.duration_ms,
     }
 
 

@@ -13,8 +13,9 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 
 from jobqueue.api.jsonbody import StrictJsonRoute
-from jobqueue.api.responses import dead_letter_json, job_json, json_response
+from jobqueue.api.responses import attempt_json, dead_letter_json, job_json, json_response
 from jobqueue.api.schemas import (
+    AttemptOut,
     BatchBody,
     CreateJobBody,
     DeadLetterOut,
@@ -33,6 +34,9 @@ router = APIRouter(
 )
 _FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut}}
 _CONFLICT: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut}, 409: {"model": ErrorOut}}
+_KEY_TAKEN: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorOut, "description": "The idempotency key made a job of another request"}
+}
 
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size")]
 Offset = Annotated[int, Query(ge=0, le=1_000_000_000, description="Entries to skip")]
@@ -42,7 +46,10 @@ IDEMPOTENCY_KEY_DOC = {
     "name": "Idempotency-Key",
     "in": "header",
     "required": False,
-    "description": "A repeated key answers 200 with the first job (wins over idempotencyKey)",
+    "description": (
+        "The same request again answers 200 with the first job; another request with the "
+        "key answers 409 (wins over idempotencyKey)"
+    ),
     "schema": {"type": "string", "maxLength": MAX_KEY_LENGTH},
 }
 
@@ -74,6 +81,7 @@ def idempotency_key_of(request: Request) -> str | None:
     "/jobs",
     status_code=201,
     response_model=JobOut,
+    responses=_KEY_TAKEN,
     openapi_extra={"parameters": [IDEMPOTENCY_KEY_DOC]},
 )
 async def create_job(body: CreateJobBody, request: Request) -> Response:
@@ -83,7 +91,7 @@ async def create_job(body: CreateJobBody, request: Request) -> Response:
     return json_response(job_json(job), 201 if created else 200)
 
 
-@router.post("/jobs/batch", status_code=201, response_model=list[JobOut])
+@router.post("/jobs/batch", status_code=201, response_model=list[JobOut], responses=_KEY_TAKEN)
 async def create_jobs(body: BatchBody, request: Request) -> Response:
     """Create up to 1,000 jobs in one transaction."""
     results = await service_of(request).create_many([item.to_new_job() for item in body.jobs])
@@ -113,6 +121,13 @@ async def job_stats(request: Request) -> Response:
 async def get_job(job_id: JobId, request: Request) -> Response:
     """One job."""
     return json_response(job_json(await service_of(request).get(job_id)))
+
+
+@router.get("/jobs/{id}/attempts", response_model=list[AttemptOut], responses=_FOUND)
+async def job_attempts(job_id: JobId, request: Request) -> Response:
+    """Every finished attempt of a job, first to last: who ran it, when, how it ended."""
+    history = await service_of(request).attempts(job_id)
+    return json_response([attempt_json(attempt) for attempt in history])
 
 
 @router.post("/jobs/{id}/retry", response_model=JobOut, responses=_FOUND)

@@ -17,9 +17,10 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from jobqueue.api.jsonbody import NUL_CHARACTER, holds_nul
+from jobqueue.domain.attempts import AttemptOutcome
 from jobqueue.domain.changes import JobChanges
-from jobqueue.domain.jobs import JobStatus, NewJob, iso_ms, utcnow
+from jobqueue.domain.jobs import JobStatus, NewJob, iso_ms, request_fingerprint, utcnow
+from jobqueue.domain.json_values import NUL_CHARACTER, holds_nul
 
 Timestamp = Annotated[datetime, PlainSerializer(iso_ms, return_type=str)]
 
@@ -64,14 +65,20 @@ class CreateJobBody(CamelModel):
         run_at = self.run_at
         if self.delay_ms is not None:
             run_at = utcnow() + timedelta(milliseconds=self.delay_ms)
+        key = idempotency_header or self.idempotency_key
         return NewJob(
             type=self.type,
             payload=self.payload,
             run_at=run_at,
             priority=self.priority,
             max_attempts=self.max_attempts,
-            idempotency_key=idempotency_header or self.idempotency_key,
+            idempotency_key=key,
+            request_fingerprint=None if key is None else self._fingerprint(),
         )
+
+    def _fingerprint(self) -> str:
+        """The request as sent, defaults filled in (``delayMs``, not the time it gives)."""
+        return request_fingerprint(self.model_dump(mode="json", exclude={"idempotency_key"}))
 
 
 class BatchBody(CamelModel):
@@ -113,6 +120,19 @@ class JobOut(CamelModel):
     max_attempts: int
     priority: int
     last_error: str | None
+    result: Any = Field(None, description="What the handler returned, once completed")
+
+
+class AttemptOut(CamelModel):
+    """One finished attempt of a job."""
+
+    number: int = Field(description="1 for the first attempt")
+    worker: str | None = Field(description="The worker that ran it: host, process, random part")
+    started_at: Timestamp
+    finished_at: Timestamp
+    outcome: AttemptOutcome
+    error: str | None
+    duration_ms: float | None = Field(description="The handler's run time; null when lost")
 
 
 class DeadLetterOut(CamelModel):

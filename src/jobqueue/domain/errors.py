@@ -25,6 +25,18 @@ class RetryNotAllowedError(InvalidTransitionError):
     """Only failed jobs can be retried; answered 400 as the Node service did."""
 
 
+class IdempotencyConflictError(JobQueueError):
+    """An idempotency key already made a job from a different request (HTTP 409)."""
+
+    def __init__(self, key: str, job_id: UUID) -> None:
+        super().__init__(
+            f"Idempotency key '{key}' was already used for a different request (job {job_id}); "
+            "send the same request again, or use a new key"
+        )
+        self.key = key
+        self.job_id = job_id
+
+
 class InvalidJobError(JobQueueError):
     """The request is well-formed but names something invalid (HTTP 400)."""
 

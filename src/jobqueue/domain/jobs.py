@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import enum
+import hashlib
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +28,8 @@ class JobStatus(enum.StrEnum):
 
 
 JSONObject = dict[str, Any]
+JSONValue = Any
+"""Any JSON value (None is JSON null)."""
 
 
 def utcnow() -> datetime:
@@ -50,6 +55,11 @@ class Job:
     idempotency_key: str | None = None
     lease_owner: str | None = None
     lease_expires_at: datetime | None = None
+    result: JSONValue = None
+    """What the handler returned on success (None: nothing, or not completed)."""
+    request_fingerprint: str | None = None
+    """With an idempotency key: a digest of the request that created the job, so that the
+    same key sent with another request is told apart."""
 
 
 def iso_ms(moment: datetime) -> str:
@@ -57,6 +67,13 @@ def iso_ms(moment: datetime) -> str:
     Node service, on its API and its queues) writes times."""
     # isoformat of a UTC time ends in "+00:00"; it truncates to milliseconds, as JavaScript does.
     return moment.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+def request_fingerprint(request: Mapping[str, Any]) -> str:
+    """A digest of a create request's fields (its idempotency key left out): equal for the
+    same request sent again, whatever the order of its keys."""
+    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def job_fields(job: Job) -> dict[str, str | int]:
@@ -74,6 +91,8 @@ class NewJob:
     priority: int = 0
     max_attempts: int | None = None
     idempotency_key: str | None = None
+    request_fingerprint: str | None = None
+    """A digest of the request as the client sent it (see ``Job.request_fingerprint``)."""
 
 
 @dataclass(frozen=True, slots=True)

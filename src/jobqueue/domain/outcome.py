@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
-from jobqueue.domain.jobs import JSONObject
+from jobqueue.domain.jobs import JSONValue
 
 
 @dataclass(frozen=True, slots=True)
 class Succeeded:
     """The handler returned; ``result`` is what it returned, if anything."""
 
-    result: JSONObject | None = None
+    result: JSONValue = None
+    # When and how long are not what the attempt came to: outcomes compare without them.
+    started_at: datetime | None = field(default=None, compare=False)
+    """When the handler was called; None: the attempt's start (its claim)."""
+    duration_ms: float | None = field(default=None, compare=False)
+    """How long the handler ran."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +26,11 @@ class Failed:
 
     error: str
     permanent: bool = False
+    # When and how long are not what the attempt came to: outcomes compare without them.
+    started_at: datetime | None = field(default=None, compare=False)
+    """When the handler was called; None: the attempt's start (its claim)."""
+    duration_ms: float | None = field(default=None, compare=False)
+    """How long the handler ran."""
 
 
 Outcome = Succeeded | Failed

@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
-from jobqueue.domain.jobs import JSONObject
+from jobqueue.domain.jobs import JSONObject, JSONValue
 
 if TYPE_CHECKING:
     from jobqueue.config import Settings
 
-HandlerResult = JSONObject | None
+HandlerResult = JSONValue
+"""What a handler may return: any JSON value, stored as the job's ``result``."""
 Handler = Callable[[JSONObject, "JobContext"], Awaitable[HandlerResult] | HandlerResult]
 H = TypeVar("H", bound=Callable[..., Any])
 

@@ -8,8 +8,9 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
+from jobqueue.domain.attempts import Attempt
 from jobqueue.domain.changes import UpdatePlan
-from jobqueue.domain.jobs import DeadLetter, Job, JobFilter, JobStatus
+from jobqueue.domain.jobs import DeadLetter, Job, JobFilter, JobStatus, JSONValue
 
 
 class StoreError(Exception):
@@ -77,19 +78,28 @@ class JobStore(Protocol):
         """Extend the leases ``owner`` still holds; returns the ids it still holds."""
         ...
 
-    async def complete(self, job: Job) -> Job | None:
-        """Record success, if ``job.lease_owner`` still holds the lease."""
+    async def complete(self, job: Job, attempt: Attempt, result: JSONValue = None) -> Job | None:
+        """Record success with the handler's ``result`` and the ``attempt`` in the history,
+        if ``job.lease_owner`` still holds the lease (else nothing is written)."""
         ...
 
-    async def schedule_retry(self, job: Job, run_at: datetime, error: str) -> Job | None:
-        """Make a failed attempt pending again at ``run_at``, if the lease is still held."""
+    async def schedule_retry(
+        self, job: Job, run_at: datetime, error: str, attempt: Attempt
+    ) -> Job | None:
+        """Make a failed attempt pending again at ``run_at`` and add ``attempt`` to the
+        history, if the lease is still held."""
         ...
 
     async def fail(
-        self, job: Job, reason: str, *, queue_pending: bool = False
+        self, job: Job, reason: str, attempt: Attempt, *, queue_pending: bool = False
     ) -> tuple[Job, DeadLetter] | None:
-        """Fail for good and add its dead-letter entry, if the lease is still held;
-        ``queue_pending`` marks the entry as still to be written to the queue's own DLQ."""
+        """Fail for good, add ``attempt`` to the history and the dead-letter entry, if the
+        lease is still held; ``queue_pending`` marks the entry as still to be written to the
+        queue's own DLQ."""
+        ...
+
+    async def attempts(self, job_id: UUID) -> list[Attempt]:
+        """The finished attempts of a job, first to last (empty for an unknown job)."""
         ...
 
     async def queue_pending_dead_letters(self, limit: int) -> list[DeadLetter]:

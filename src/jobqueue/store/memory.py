@@ -24,8 +24,9 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
+from jobqueue.domain.attempts import Attempt
 from jobqueue.domain.changes import UpdatePlan
-from jobqueue.domain.jobs import DeadLetter, Job, JobFilter, JobStatus, utcnow
+from jobqueue.domain.jobs import DeadLetter, Job, JobFilter, JobStatus, JSONValue, utcnow
 from jobqueue.store.base import DuplicateIdempotencyKeyError, StoreError
 
 
@@ -41,6 +42,8 @@ class InMemoryJobStore:
         self._queue_pending: dict[int, DeadLetter] = {}
         """Dead letters still to be written to the queue's own DLQ, by insertion number."""
         self._sequence = itertools.count(1)
+        self._attempts: list[Attempt] = []
+        """The history of every job, in the order attempts ended."""
 
     async def insert(self, jobs: Sequence[Job]) -> list[Job]:
         """Insert all or nothing; a key already taken, in the store or the batch, refuses all."""
@@ -85,8 +88,9 @@ class InMemoryJobStore:
         )
 
     async def delete(self, job_id: UUID) -> Job | None:
-        """Remove a job (its dead letters stay); what was removed, or None."""
+        """Remove a job and its history (its dead letters stay); what was removed, or None."""
         job = self._jobs.pop(job_id, None)
+        self._attempts = [attempt for attempt in self._attempts if attempt.job_id != job_id]
         return None if job is None else _copied(job)
 
     async def claim(
@@ -119,16 +123,20 @@ class InMemoryJobStore:
             self._jobs[job.id] = dataclasses.replace(job, lease_expires_at=_utc(lease_until))
         return {job.id for job in held}
 
-    async def complete(self, job: Job) -> Job | None:
-        """Record success, if ``job.lease_owner`` still holds the lease."""
-        held = self._held(job)
+    async def complete(self, job: Job, attempt: Attempt, result: JSONValue = None) -> Job | None:
+        """Record success, ``result`` and ``attempt``, if ``job.lease_owner`` still holds
+        the lease."""
+        held = self._ended(job, attempt)
         if held is None:
             return None
-        return self._change(held, status=JobStatus.COMPLETED, **_NO_LEASE)
+        stored = json.loads(json.dumps(result))  # a copy, as a database would keep it
+        return self._change(held, status=JobStatus.COMPLETED, result=stored, **_NO_LEASE)
 
-    async def schedule_retry(self, job: Job, run_at: datetime, error: str) -> Job | None:
+    async def schedule_retry(
+        self, job: Job, run_at: datetime, error: str, attempt: Attempt
+    ) -> Job | None:
         """Pending again at ``run_at`` with ``error`` kept, if the lease is still held."""
-        held = self._held(job)
+        held = self._ended(job, attempt)
         if held is None:
             return None
         return self._change(
@@ -140,10 +148,10 @@ class InMemoryJobStore:
         )
 
     async def fail(
-        self, job: Job, reason: str, *, queue_pending: bool = False
+        self, job: Job, reason: str, attempt: Attempt, *, queue_pending: bool = False
     ) -> tuple[Job, DeadLetter] | None:
         """Failed for good plus its dead-letter entry, if the lease is still held."""
-        held = self._held(job)
+        held = self._ended(job, attempt)
         if held is None:
             return None
         failed = self._change(held, status=JobStatus.FAILED, last_error=reason, **_NO_LEASE)
@@ -153,6 +161,20 @@ class InMemoryJobStore:
         if queue_pending:
             self._queue_pending[number] = entry
         return failed, entry
+
+    async def attempts(self, job_id: UUID) -> list[Attempt]:
+        """The finished attempts of a job, first to last."""
+        return sorted(
+            (attempt for attempt in self._attempts if attempt.job_id == job_id),
+            key=lambda attempt: attempt.number,
+        )
+
+    def _ended(self, job: Job, attempt: Attempt) -> Job | None:
+        """The stored job if ``job``'s lease is still held, with ``attempt`` kept."""
+        held = self._held(job)
+        if held is not None:
+            self._attempts.append(attempt)
+        return held
 
     async def queue_pending_dead_letters(self, limit: int) -> list[DeadLetter]:
         """Entries still to be written to the queue's DLQ, oldest first."""

@@ -17,8 +17,9 @@ from uuid import UUID
 
 import asyncpg
 
+from jobqueue.domain.attempts import Attempt, AttemptOutcome
 from jobqueue.domain.changes import UpdatePlan
-from jobqueue.domain.jobs import DeadLetter, Job, JobFilter, JobStatus, utcnow
+from jobqueue.domain.jobs import DeadLetter, Job, JobFilter, JobStatus, JSONValue, utcnow
 from jobqueue.store import postgres_sql as sql
 from jobqueue.store.base import (
     DuplicateIdempotencyKeyError,
@@ -54,6 +55,16 @@ _SESSION_SETTINGS = {
 Record = Any  # asyncpg.Record: read by position in JOB_COLUMNS order
 
 
+class _Completion(NamedTuple):
+    """One success to record: the columns of COMPLETE_MANY's unnest, in order."""
+
+    job_id: UUID
+    owner: str | None
+    result: str | None
+    started_at: datetime
+    duration_ms: float | None
+
+
 class _Start(NamedTuple):
     """One delivery to start: the columns of START_DUE_MANY's unnest, in order."""
 
@@ -82,8 +93,8 @@ class PostgresJobStore:
         self._inserts: GroupCommit[Job, UUID, Job] = GroupCommit(
             self._insert_shared, key=lambda job: job.id, max_batch=_MAX_BATCH
         )
-        self._completions: GroupCommit[Job, UUID, Job] = GroupCommit(
-            self._complete_many, key=lambda job: job.id, max_batch=_MAX_BATCH
+        self._completions: GroupCommit[_Completion, UUID, Job] = GroupCommit(
+            self._complete_many, key=lambda done: done.job_id, max_batch=_MAX_BATCH
         )
         self._starts: GroupCommit[_Start, UUID, Job] = GroupCommit(
             self._start_many, key=lambda start: start.job_id, max_batch=_MAX_BATCH
@@ -169,27 +180,38 @@ class PostgresJobStore:
         rows = await self._fetch(sql.RENEW_LEASES, list(job_ids), owner, lease_until)
         return {UUID(bytes=row[0].bytes) for row in rows}
 
-    async def complete(self, job: Job) -> Job | None:
-        return await self._completions.submit(job)
+    async def complete(self, job: Job, attempt: Attempt, result: JSONValue = None) -> Job | None:
+        encoded = None if result is None else _json(result)
+        done = _Completion(
+            job.id, job.lease_owner, encoded, attempt.started_at, attempt.duration_ms
+        )
+        return await self._completions.submit(done)
 
-    async def _complete_many(self, held: Sequence[Job]) -> dict[UUID, Job]:
-        """One UPDATE for every job whose worker still holds its lease."""
-        ids = [job.id for job in held]
-        owners = [job.lease_owner for job in held]
-        done = await self._all(sql.COMPLETE_MANY, ids, owners, utcnow())
+    async def _complete_many(self, held: Sequence[_Completion]) -> dict[UUID, Job]:
+        """One statement for every job whose worker still holds its lease, history included."""
+        columns = list(zip(*held, strict=True))
+        done = await self._all(sql.COMPLETE_MANY, *columns, utcnow())
         return {job.id: job for job in done}
 
-    async def schedule_retry(self, job: Job, run_at: datetime, error: str) -> Job | None:
-        return await self._one(sql.SCHEDULE_RETRY, *_held(job), run_at, error)
+    async def schedule_retry(
+        self, job: Job, run_at: datetime, error: str, attempt: Attempt
+    ) -> Job | None:
+        return await self._one(
+            sql.SCHEDULE_RETRY, *_ended(attempt), run_at, error, *_entry(attempt)
+        )
 
     async def fail(
-        self, job: Job, reason: str, *, queue_pending: bool = False
+        self, job: Job, reason: str, attempt: Attempt, *, queue_pending: bool = False
     ) -> tuple[Job, DeadLetter] | None:
-        failed = await self._one(sql.FAIL, *_held(job), reason, queue_pending)
+        values = (reason, queue_pending, *_entry(attempt))
+        failed = await self._one(sql.FAIL, *_ended(attempt), *values)
         if failed is None:
             return None
         entry = DeadLetter.of_failed(failed, reason)
         return failed, entry
+
+    async def attempts(self, job_id: UUID) -> list[Attempt]:
+        return [_decode_attempt(row) for row in await self._fetch(sql.ATTEMPTS, job_id)]
 
     async def release(self, job: Job) -> Job | None:
         return await self._one(sql.RELEASE, *_held(job))
@@ -285,11 +307,25 @@ def _held(job: Job) -> tuple[UUID, str | None, datetime]:
     return job.id, job.lease_owner, utcnow()
 
 
+def _ended(attempt: Attempt) -> tuple[UUID, str | None, datetime]:
+    """The held job's id and lease owner, and the attempt's end: $1 to $3 of an outcome."""
+    return attempt.job_id, attempt.worker, attempt.finished_at
+
+
+def _entry(attempt: Attempt) -> tuple[datetime, str, str | None, float | None]:
+    """The rest of the history entry: $6 to $9 of an outcome."""
+    return attempt.started_at, attempt.outcome.value, attempt.error, attempt.duration_ms
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 def _encode_job(job: Job) -> tuple[Any, ...]:
     return (
         job.id,
         job.type,
-        json.dumps(job.payload, ensure_ascii=False, separators=(",", ":")),
+        _json(job.payload),
         job.status.value,
         job.attempts,
         job.max_attempts,
@@ -301,6 +337,7 @@ def _encode_job(job: Job) -> tuple[Any, ...]:
         job.lease_expires_at,
         job.created_at,
         job.updated_at,
+        job.request_fingerprint,
     )
 
 
@@ -321,6 +358,21 @@ def decode_job(row: Record) -> Job:
         lease_expires_at=row[11],
         created_at=row[12],
         updated_at=row[13],
+        request_fingerprint=row[14],
+        result=None if row[15] is None else json.loads(row[15]),
+    )
+
+
+def _decode_attempt(row: Record) -> Attempt:
+    return Attempt(
+        job_id=UUID(bytes=row[0].bytes),
+        number=row[1],
+        worker=row[2],
+        started_at=row[3],
+        finished_at=row[4],
+        outcome=AttemptOutcome(row[5]),
+        error=row[6],
+        duration_ms=row[7],
     )
 
 

@@ -10,21 +10,31 @@ from __future__ import annotations
 CHANNEL = "jobqueue_jobs"
 """Notified in the statement that makes jobs pending, so only committed jobs wake anyone."""
 
-JOB_COLUMNS = (
+INSERT_COLUMNS = (
     "id, type, payload, status, attempts, max_attempts, priority, next_run_at, last_error, "
-    "idempotency_key, lease_owner, lease_expires_at, created_at, updated_at"
+    "idempotency_key, lease_owner, lease_expires_at, created_at, updated_at, request_fingerprint"
 )
+"""The columns a new job is written with, in the store's encoder's order."""
+
+JOB_COLUMNS = f"{INSERT_COLUMNS}, result"
 """The column order every statement returns and the store's decoder reads."""
+
+_JOBS_COLUMNS = ", ".join(f"jobs.{column.strip()}" for column in JOB_COLUMNS.split(","))
+"""JOB_COLUMNS for a RETURNING beside other tables' columns."""
+
+ATTEMPT_COLUMNS = "job_id, number, worker, started_at, finished_at, outcome, error, duration_ms"
+"""A history entry's columns, in the store's encoder's order."""
 
 INSERT_JOBS = f"""
 WITH inserted AS (
-    INSERT INTO jobs ({JOB_COLUMNS})
+    INSERT INTO jobs ({INSERT_COLUMNS})
     SELECT id, type, payload::jsonb, status, attempts, max_attempts, priority, next_run_at,
-           last_error, idempotency_key, lease_owner, lease_expires_at, created_at, updated_at
+           last_error, idempotency_key, lease_owner, lease_expires_at, created_at, updated_at,
+           request_fingerprint
     FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[],
                 $7::int[], $8::timestamptz[], $9::text[], $10::text[], $11::text[],
-                $12::timestamptz[], $13::timestamptz[], $14::timestamptz[])
-         AS new({JOB_COLUMNS})
+                $12::timestamptz[], $13::timestamptz[], $14::timestamptz[], $15::text[])
+         AS new({INSERT_COLUMNS})
     RETURNING 1
 )
 SELECT pg_notify('{CHANNEL}', '') FROM (SELECT count(*) FROM inserted) AS done
@@ -78,7 +88,7 @@ FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[])
      AS start(id, owner, lease_until, due_by)
 WHERE jobs.id = start.id AND jobs.status = 'pending'
   AND (jobs.next_run_at IS NULL OR jobs.next_run_at <= start.due_by)
-RETURNING {", ".join(f"jobs.{column.strip()}" for column in JOB_COLUMNS.split(","))}
+RETURNING {_JOBS_COLUMNS}
 """
 
 RENEW_LEASES = """
@@ -88,35 +98,54 @@ RETURNING id
 """
 
 COMPLETE_MANY = f"""
-UPDATE jobs SET status = 'completed', lease_owner = NULL, lease_expires_at = NULL,
-    updated_at = $3
-FROM unnest($1::uuid[], $2::text[]) AS done(id, owner)
-WHERE jobs.id = done.id AND jobs.lease_owner = done.owner AND jobs.status = 'processing'
-RETURNING {", ".join(f"jobs.{column.strip()}" for column in JOB_COLUMNS.split(","))}
+WITH done AS (
+    UPDATE jobs SET status = 'completed', result = done.result::jsonb, lease_owner = NULL,
+        lease_expires_at = NULL, updated_at = $6
+    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::float8[])
+         AS done(id, owner, result, started_at, duration_ms)
+    WHERE jobs.id = done.id AND jobs.lease_owner = done.owner AND jobs.status = 'processing'
+    RETURNING {_JOBS_COLUMNS}, done.owner AS worker, done.started_at AS started_at,
+        done.duration_ms AS duration_ms
+), history AS (
+    INSERT INTO job_attempts ({ATTEMPT_COLUMNS})
+    SELECT id, attempts, worker, started_at, $6, 'succeeded', NULL, duration_ms FROM done
+)
+SELECT {JOB_COLUMNS} FROM done
 """
 
-# The outcomes below apply only while the worker still holds the lease it took.
+# The outcomes below apply only while the worker still holds the lease it took; the
+# attempt goes into the history in the same statement ($6 to $9: its start, outcome,
+# error and duration; $2 and $3: its worker and end).
 _HELD = "id = $1 AND status = 'processing' AND lease_owner = $2"
+_HISTORY = f"""history AS (
+    INSERT INTO job_attempts ({ATTEMPT_COLUMNS})
+    SELECT id, attempts, $2, $6, $3, $7, $8, $9 FROM ended
+)"""
 
 SCHEDULE_RETRY = f"""
-UPDATE jobs SET status = 'pending', next_run_at = $4, last_error = $5,
-    lease_owner = NULL, lease_expires_at = NULL, updated_at = $3
-WHERE {_HELD}
-RETURNING {JOB_COLUMNS}
+WITH ended AS (
+    UPDATE jobs SET status = 'pending', next_run_at = $4, last_error = $5,
+        lease_owner = NULL, lease_expires_at = NULL, updated_at = $3
+    WHERE {_HELD}
+    RETURNING {JOB_COLUMNS}
+), {_HISTORY}
+SELECT {JOB_COLUMNS} FROM ended
 """
 
 FAIL = f"""
-WITH failed AS (
+WITH ended AS (
     UPDATE jobs SET status = 'failed', last_error = $4,
         lease_owner = NULL, lease_expires_at = NULL, updated_at = $3
     WHERE {_HELD}
     RETURNING {JOB_COLUMNS}
-), dead AS (
+), {_HISTORY}, dead AS (
     INSERT INTO dead_letters (job_id, type, payload, reason, attempts, failed_at, queue_pending)
-    SELECT id, type, payload, $4, attempts, updated_at, $5 FROM failed
+    SELECT id, type, payload, $4, attempts, updated_at, $5 FROM ended
 )
-SELECT {JOB_COLUMNS} FROM failed
+SELECT {JOB_COLUMNS} FROM ended
 """
+
+ATTEMPTS = f"SELECT {ATTEMPT_COLUMNS} FROM job_attempts WHERE job_id = $1 ORDER BY number, id"
 
 RELEASE = f"""
 WITH released AS (

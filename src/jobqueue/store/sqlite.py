@@ -21,8 +21,9 @@ from uuid import UUID
 
 import structlog
 
+from jobqueue.domain.attempts import Attempt, AttemptOutcome
 from jobqueue.domain.changes import UpdatePlan
-from jobqueue.domain.jobs import DeadLetter, Job, JobFilter, JobStatus, utcnow
+from jobqueue.domain.jobs import DeadLetter, Job, JobFilter, JobStatus, JSONValue, utcnow
 from jobqueue.log_throttle import LogThrottle
 from jobqueue.store import sqlite_sql as sql
 from jobqueue.store.base import DuplicateIdempotencyKeyError, StoreUnavailableError
@@ -124,27 +125,37 @@ class SqliteJobStore:
         params = {"ids": ids, "owner": owner, "lease_until": _time(lease_until)}
         return {UUID(hex=row[0]) for row in self._rows(sql.RENEW_LEASES, params)}
 
-    async def complete(self, job: Job) -> Job | None:
-        params = _held(job)
-        row = await self._writes.submit(lambda conn: conn.execute(sql.COMPLETE, params).fetchone())
+    async def complete(self, job: Job, attempt: Attempt, result: JSONValue = None) -> Job | None:
+        params = {**_held(job), "result": None if result is None else _json(result)}
+
+        def write(conn: sqlite3.Connection) -> Row | None:
+            return _ended(conn, conn.execute(sql.COMPLETE, params).fetchone(), attempt)
+
+        row = await self._writes.submit(write)
         return None if row is None else decode_job(row)
 
-    async def schedule_retry(self, job: Job, run_at: datetime, error: str) -> Job | None:
-        return self._one(
-            sql.SCHEDULE_RETRY, {**_held(job), "run_at": _time(run_at), "error": error}
-        )
+    async def schedule_retry(
+        self, job: Job, run_at: datetime, error: str, attempt: Attempt
+    ) -> Job | None:
+        params = {**_held(job), "run_at": _time(run_at), "error": error}
+        with self._transaction() as conn:
+            row = _ended(conn, conn.execute(sql.SCHEDULE_RETRY, params).fetchone(), attempt)
+        return None if row is None else decode_job(row)
 
     async def fail(
-        self, job: Job, reason: str, *, queue_pending: bool = False
+        self, job: Job, reason: str, attempt: Attempt, *, queue_pending: bool = False
     ) -> tuple[Job, DeadLetter] | None:
         with self._transaction() as conn:
             row = conn.execute(sql.FAIL, {**_held(job), "error": reason}).fetchone()
-            if row is None:
+            if _ended(conn, row, attempt) is None:
                 return None
             failed = decode_job(row)
             entry = DeadLetter.of_failed(failed, reason)
             conn.execute(sql.INSERT_DEAD_LETTER, (*_encode_dead_letter(entry), queue_pending))
         return failed, entry
+
+    async def attempts(self, job_id: UUID) -> list[Attempt]:
+        return [_decode_attempt(row) for row in self._rows(sql.ATTEMPTS, (job_id.hex,))]
 
     async def release(self, job: Job) -> Job | None:
         return self._one(sql.RELEASE, _held(job))
@@ -268,6 +279,14 @@ def _translated() -> Iterator[None]:
         raise StoreUnavailableError(f"SQLite: {exc}") from exc
 
 
+def _ended(conn: sqlite3.Connection, row: Row | None, attempt: Attempt) -> Row | None:
+    """``row``, the job an outcome just changed; its attempt goes into the history with it.
+    None (the lease was lost) writes nothing."""
+    if row is not None:
+        conn.execute(sql.INSERT_ATTEMPT, _encode_attempt(attempt))
+    return row
+
+
 def _held(job: Job) -> dict[str, Any]:
     return {"id": job.id.hex, "owner": job.lease_owner, "now": _time(utcnow())}
 
@@ -303,6 +322,7 @@ def _encode_job(job: Job) -> Row:
         _time(job.lease_expires_at),
         _time(job.created_at),
         _time(job.updated_at),
+        job.request_fingerprint,
     )
 
 
@@ -323,6 +343,34 @@ def decode_job(row: Row) -> Job:
         lease_expires_at=_parse_time(row[11]),
         created_at=datetime.fromisoformat(row[12]).replace(tzinfo=UTC),
         updated_at=datetime.fromisoformat(row[13]).replace(tzinfo=UTC),
+        request_fingerprint=row[14],
+        result=None if row[15] is None else json.loads(row[15]),
+    )
+
+
+def _encode_attempt(attempt: Attempt) -> Row:
+    return (
+        attempt.job_id.hex,
+        attempt.number,
+        attempt.worker,
+        _time(attempt.started_at),
+        _time(attempt.finished_at),
+        attempt.outcome.value,
+        attempt.error,
+        attempt.duration_ms,
+    )
+
+
+def _decode_attempt(row: Row) -> Attempt:
+    return Attempt(
+        job_id=UUID(hex=row[0]),
+        number=row[1],
+        worker=row[2],
+        started_at=datetime.fromisoformat(row[3]).replace(tzinfo=UTC),
+        finished_at=datetime.fromisoformat(row[4]).replace(tzinfo=UTC),
+        outcome=AttemptOutcome(row[5]),
+        error=row[6],
+        duration_ms=row[7],
     )
 
 

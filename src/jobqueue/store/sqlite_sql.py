@@ -7,11 +7,17 @@ payloads are JSON text.
 
 from __future__ import annotations
 
-JOB_COLUMNS = (
+INSERT_COLUMNS = (
     "id, type, payload, status, attempts, max_attempts, priority, next_run_at, last_error, "
-    "idempotency_key, lease_owner, lease_expires_at, created_at, updated_at"
+    "idempotency_key, lease_owner, lease_expires_at, created_at, updated_at, request_fingerprint"
 )
+"""The columns a new job is written with, in ``_encode_job``'s order."""
+
+JOB_COLUMNS = f"{INSERT_COLUMNS}, result"
 """The column order every statement returns and ``decode_job`` reads."""
+
+ATTEMPT_COLUMNS = "job_id, number, worker, started_at, finished_at, outcome, error, duration_ms"
+"""A history entry's columns, in ``_encode_attempt``'s order."""
 
 CONFIGURE = (
     "PRAGMA journal_mode=WAL",
@@ -27,8 +33,8 @@ CHECKPOINT = "PRAGMA wal_checkpoint(PASSIVE)"
 CHECKPOINT_AND_RESTART = "PRAGMA wal_checkpoint(TRUNCATE)"
 
 INSERT_JOB = f"""
-INSERT INTO jobs ({JOB_COLUMNS})
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO jobs ({INSERT_COLUMNS})
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 GET_JOB = f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?"
@@ -88,8 +94,8 @@ RETURNING id
 _HELD = "id = :id AND status = 'processing' AND lease_owner = :owner"
 
 COMPLETE = f"""
-UPDATE jobs SET status = 'completed', lease_owner = NULL, lease_expires_at = NULL,
-    updated_at = :now
+UPDATE jobs SET status = 'completed', result = :result, lease_owner = NULL,
+    lease_expires_at = NULL, updated_at = :now
 WHERE {_HELD}
 RETURNING {JOB_COLUMNS}
 """
@@ -114,6 +120,10 @@ UPDATE jobs SET status = 'pending', attempts = attempts - 1,
 WHERE {_HELD}
 RETURNING {JOB_COLUMNS}
 """
+
+INSERT_ATTEMPT = f"INSERT INTO job_attempts ({ATTEMPT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+
+ATTEMPTS = f"SELECT {ATTEMPT_COLUMNS} FROM job_attempts WHERE job_id = ? ORDER BY number, id"
 
 INSERT_DEAD_LETTER = """
 INSERT INTO dead_letters (job_id, type, payload, reason, attempts, failed_at, queue_pending)

@@ -6,15 +6,19 @@ import asyncio
 import contextlib
 import contextvars
 import inspect
+import json
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
 import structlog
 
 from jobqueue.config import Settings
-from jobqueue.domain.jobs import Job, JSONObject
+from jobqueue.domain.jobs import Job, JSONObject, JSONValue, utcnow
+from jobqueue.domain.json_values import unstorable
 from jobqueue.domain.outcome import Failed, Outcome, Succeeded
 from jobqueue.handlers.registry import (
     HandlerRegistry,
@@ -33,30 +37,36 @@ class JobExecutor:
     def __init__(self, registry: HandlerRegistry, settings: Settings) -> None:
         self.registry = registry
         self.settings = settings
+        self.max_result_bytes = settings.job_result_max_bytes
 
     async def execute(self, job: Job) -> Outcome:
-        """Run ``job``'s handler once; every exception becomes a ``Failed`` outcome."""
+        """Run ``job``'s handler once; every exception becomes a ``Failed`` outcome, and so
+        does a result that cannot be stored."""
         registered = self.registry.get(job.type)
         if registered is None:
             return Failed(f"no handler for job type '{job.type}' in this worker", permanent=True)
         ctx = JobContext(job.id, job.type, job.attempts, job.max_attempts, self.settings)
         timeout_ms = registered.timeout_ms or self.settings.job_timeout_ms
-        started = time.perf_counter()
+        began = Began(utcnow(), time.perf_counter())
         log.info("job started")
         try:
             async with asyncio.timeout(timeout_ms / 1000):
                 result = await _call(registered, job.payload, ctx)
         except PermanentError as exc:
-            return self._failed(exc, started, permanent=True)
+            return self._failed(exc, began, permanent=True)
         except TimeoutError:
-            return self._timed_out(timeout_ms, registered, started)
+            return self._timed_out(timeout_ms, registered, began)
         except Exception as exc:
-            return self._failed(exc, started, permanent=False)
-        log.info("job succeeded", duration_ms=_ms_since(started), result=result)
-        return Succeeded(result)
+            return self._failed(exc, began, permanent=False)
+        problem = None if result is None else unstorable_result(result, self.max_result_bytes)
+        if problem is not None:
+            log.warning("job attempt failed", error=problem, duration_ms=began.ms())
+            return Failed(problem, started_at=began.at, duration_ms=began.ms())
+        log.info("job succeeded", duration_ms=began.ms(), result=result)
+        return Succeeded(result, started_at=began.at, duration_ms=began.ms())
 
     @staticmethod
-    def _timed_out(timeout_ms: int, registered: RegisteredHandler, started: float) -> Failed:
+    def _timed_out(timeout_ms: int, registered: RegisteredHandler, began: Began) -> Failed:
         source = "its handler's timeout_ms" if registered.timeout_ms else "JOB_TIMEOUT_MS"
         error = f"TimeoutError: the attempt ran longer than {timeout_ms} ms ({source})"
         log.warning(
@@ -64,17 +74,47 @@ class JobExecutor:
             if registered.is_async
             else "job attempt timed out; its thread is abandoned and may still be running",
             error=error,
-            duration_ms=_ms_since(started),
+            duration_ms=began.ms(),
         )
-        return Failed(error, permanent=False)
+        return Failed(error, permanent=False, started_at=began.at, duration_ms=began.ms())
 
     @staticmethod
-    def _failed(exc: Exception, started: float, *, permanent: bool) -> Failed:
+    def _failed(exc: Exception, began: Began, *, permanent: bool) -> Failed:
         error = str(exc) if isinstance(exc, PermanentError) else f"{type(exc).__name__}: {exc}"
-        log.warning(
-            "job attempt failed", error=error, permanent=permanent, duration_ms=_ms_since(started)
+        log.warning("job attempt failed", error=error, permanent=permanent, duration_ms=began.ms())
+        return Failed(error[:4000], permanent, started_at=began.at, duration_ms=began.ms())
+
+
+@dataclass(frozen=True, slots=True)
+class Began:
+    """When a handler was called: the wall clock for the history, a monotonic one to time it."""
+
+    at: datetime
+    clock: float
+
+    def ms(self) -> float:
+        """Milliseconds since the call."""
+        return round((time.perf_counter() - self.clock) * 1000, 2)
+
+
+def unstorable_result(result: JSONValue, max_bytes: int) -> str | None:
+    """Why a handler's result cannot be stored, or None when it can."""
+    try:
+        encoded = json.dumps(result, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        return f"ResultError: the handler returned a value that is not JSON: {exc}"
+    problem = unstorable(result)
+    if problem is not None:
+        path, reason = problem
+        where = "/".join(["result", *map(str, path)])
+        return f"ResultError: the handler's result cannot be stored: {where}: {reason}"
+    size = len(encoded.encode())
+    if size > max_bytes:
+        return (
+            f"ResultError: the handler's result is {size} bytes, more than "
+            f"JOB_RESULT_MAX_BYTES ({max_bytes})"
         )
-        return Failed(error[:4000], permanent=permanent)
+    return None
 
 
 async def _call(
@@ -121,7 +161,3 @@ async def in_own_thread(func: Callable[..., Any], *args: Any) -> Any:
 
     threading.Thread(target=body, name="jobqueue-handler", daemon=True).start()
     return await done
-
-
-def _ms_since(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 2)
