@@ -4,8 +4,9 @@ so row and queue stay consistent. Consumers only take, renew and give back lease
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Collection, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID, uuid4
 
 import structlog
@@ -43,6 +44,8 @@ from jobqueue.store.base import DuplicateIdempotencyKeyError, JobStore
 log = structlog.get_logger(__name__)
 
 _CHANGE_TRIES = 3
+PRUNE_BATCH = 500
+"""Jobs deleted per transaction by retention: short enough that claims barely wait."""
 
 LEASE_EXPIRED = "lease expired: the worker running this attempt stopped (crash or kill)"
 
@@ -162,9 +165,22 @@ class JobService:
     async def attempts(self, job_id: UUID) -> list[Attempt]:
         """The finished attempts of a job, first to last; JobNotFoundError when absent."""
         history = await self.store.attempts(job_id)
-        if not history:
-            await self.get(job_id)  # raises when there is no such job
+        if history is None:
+            raise JobNotFoundError(job_id)
         return history
+
+    async def prune(self, older_than: timedelta, batch: int = PRUNE_BATCH) -> int:
+        """Delete completed and cancelled jobs that finished more than ``older_than`` ago,
+        with their history and idempotency keys, ``batch`` rows per transaction so that
+        claims and requests get in between; how many were deleted."""
+        before = utcnow() - older_than
+        total = 0
+        while True:
+            deleted = await self.store.prune(before, batch)
+            total += deleted
+            if deleted < batch:
+                return total
+            await asyncio.sleep(0)
 
     async def expired_runs(self, limit: int) -> list[Job]:
         """Processing jobs whose lease has run out (their worker is gone)."""

@@ -162,14 +162,14 @@ async def test_a_result_and_each_attempt_are_kept_and_go_with_the_job(store: Job
     assert done.result == result
     assert (await store.get(done.id)).result == result  # type: ignore[union-attr]
 
-    history = await store.attempts(done.id)
+    history = await store.attempts(done.id) or []
     assert [(a.number, a.worker, a.outcome.value, a.error) for a in history] == [
         (1, "w1", "failed", "Boom: first"),
         (2, "w2", "succeeded", None),
     ]
     assert all(a.started_at <= a.finished_at for a in history)
     await store.delete(done.id)
-    assert await store.attempts(done.id) == []
+    assert await store.attempts(done.id) is None  # no such job any more
 
 
 async def test_a_job_failed_for_good_keeps_its_last_attempt(store: JobStore) -> None:
@@ -180,3 +180,19 @@ async def test_a_job_failed_for_good_keeps_its_last_attempt(store: JobStore) -> 
     assert failed is not None
     assert await store.attempts(job.id) == [attempt]
     assert failed[0].result is None
+
+
+async def test_prune_deletes_only_finished_jobs_older_than_the_cutoff(store: JobStore) -> None:
+    await store.insert([new_job() for _ in range(5)])
+    claimed = await store.claim("w1", 4, utcnow() + LEASE)
+    for job in claimed[:3]:
+        await store.complete(job, ended(job))
+    await store.fail(claimed[3], "boom", ended(claimed[3], "boom"))
+    cutoff = utcnow() + timedelta(seconds=1)
+    assert await store.prune(utcnow() - timedelta(hours=1), 10) == 0  # none that old
+    assert await store.prune(cutoff, 2) == 2  # one batch at most
+    assert await store.prune(cutoff, 2) == 1
+    left = {job.status for job in await store.list_jobs(JobFilter())}
+    assert left == {JobStatus.FAILED, JobStatus.PENDING}
+    assert [await store.attempts(job.id) for job in claimed[:3]] == [None, None, None]
+    assert len(await store.dead_letters(10, 0)) == 1

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from jobqueue.domain.jobs import Job
+from jobqueue.domain.jobs import Job, JSONObject
 from jobqueue.domain.outcome import Outcome, Succeeded
 
 
@@ -64,4 +64,31 @@ def lost_attempt(job: Job, error: str, finished_at: datetime) -> Attempt:
         finished_at=finished_at,
         outcome=AttemptOutcome.LOST,
         error=error,
+    )
+
+
+def attempt_record(attempt: Attempt) -> JSONObject:
+    """``attempt`` as its job row's history keeps it: one JSON object (ISO times)."""
+    return {
+        "number": attempt.number,
+        "worker": attempt.worker,
+        "startedAt": attempt.started_at.isoformat(),
+        "finishedAt": attempt.finished_at.isoformat(),
+        "outcome": attempt.outcome.value,
+        "error": attempt.error,
+        "durationMs": attempt.duration_ms,
+    }
+
+
+def attempt_from_record(job_id: UUID, record: JSONObject) -> Attempt:
+    """The attempt a history record (``attempt_record``) of job ``job_id`` describes."""
+    return Attempt(
+        job_id=job_id,
+        number=record["number"],
+        worker=record["worker"],
+        started_at=datetime.fromisoformat(record["startedAt"]),
+        finished_at=datetime.fromisoformat(record["finishedAt"]),
+        outcome=AttemptOutcome(record["outcome"]),
+        error=record["error"],
+        duration_ms=record["durationMs"],
     )

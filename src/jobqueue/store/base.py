@@ -98,8 +98,14 @@ class JobStore(Protocol):
         queue's own DLQ."""
         ...
 
-    async def attempts(self, job_id: UUID) -> list[Attempt]:
-        """The finished attempts of a job, first to last (empty for an unknown job)."""
+    async def prune(self, before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` completed or cancelled jobs last changed before ``before``,
+        with their history, in one short transaction; how many were deleted. Failed jobs and
+        dead letters stay."""
+        ...
+
+    async def attempts(self, job_id: UUID) -> list[Attempt] | None:
+        """The finished attempts of a job, first to last; None when there is no such job."""
         ...
 
     async def queue_pending_dead_letters(self, limit: int) -> list[DeadLetter]:

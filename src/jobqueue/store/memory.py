@@ -162,8 +162,18 @@ class InMemoryJobStore:
             self._queue_pending[number] = entry
         return failed, entry
 
-    async def attempts(self, job_id: UUID) -> list[Attempt]:
-        """The finished attempts of a job, first to last."""
+    async def prune(self, before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` completed or cancelled jobs last changed before ``before``."""
+        finished = (JobStatus.COMPLETED, JobStatus.CANCELLED)
+        old = [j.id for j in self._jobs.values() if j.status in finished and j.updated_at < before]
+        for job_id in old[: max(limit, 0)]:
+            await self.delete(job_id)
+        return min(len(old), max(limit, 0))
+
+    async def attempts(self, job_id: UUID) -> list[Attempt] | None:
+        """The finished attempts of a job, first to last; None when there is no such job."""
+        if job_id not in self._jobs:
+            return None
         return sorted(
             (attempt for attempt in self._attempts if attempt.job_id == job_id),
             key=lambda attempt: attempt.number,

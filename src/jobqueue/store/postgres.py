@@ -17,7 +17,7 @@ from uuid import UUID
 
 import asyncpg
 
-from jobqueue.domain.attempts import Attempt, AttemptOutcome
+from jobqueue.domain.attempts import Attempt, attempt_from_record, attempt_record
 from jobqueue.domain.changes import UpdatePlan
 from jobqueue.domain.jobs import DeadLetter, Job, JobFilter, JobStatus, JSONValue, utcnow
 from jobqueue.store import postgres_sql as sql
@@ -61,8 +61,7 @@ class _Completion(NamedTuple):
     job_id: UUID
     owner: str | None
     result: str | None
-    started_at: datetime
-    duration_ms: float | None
+    attempt: str
 
 
 class _Start(NamedTuple):
@@ -182,10 +181,8 @@ class PostgresJobStore:
 
     async def complete(self, job: Job, attempt: Attempt, result: JSONValue = None) -> Job | None:
         encoded = None if result is None else _json(result)
-        done = _Completion(
-            job.id, job.lease_owner, encoded, attempt.started_at, attempt.duration_ms
-        )
-        return await self._completions.submit(done)
+        logged = _json(attempt_record(attempt))
+        return await self._completions.submit(_Completion(job.id, job.lease_owner, encoded, logged))
 
     async def _complete_many(self, held: Sequence[_Completion]) -> dict[UUID, Job]:
         """One statement for every job whose worker still holds its lease, history included."""
@@ -196,22 +193,26 @@ class PostgresJobStore:
     async def schedule_retry(
         self, job: Job, run_at: datetime, error: str, attempt: Attempt
     ) -> Job | None:
-        return await self._one(
-            sql.SCHEDULE_RETRY, *_ended(attempt), run_at, error, *_entry(attempt)
-        )
+        return await self._one(sql.SCHEDULE_RETRY, *_ended(job, attempt), run_at, error)
 
     async def fail(
         self, job: Job, reason: str, attempt: Attempt, *, queue_pending: bool = False
     ) -> tuple[Job, DeadLetter] | None:
-        values = (reason, queue_pending, *_entry(attempt))
-        failed = await self._one(sql.FAIL, *_ended(attempt), *values)
+        failed = await self._one(sql.FAIL, *_ended(job, attempt), reason, queue_pending)
         if failed is None:
             return None
         entry = DeadLetter.of_failed(failed, reason)
         return failed, entry
 
-    async def attempts(self, job_id: UUID) -> list[Attempt]:
-        return [_decode_attempt(row) for row in await self._fetch(sql.ATTEMPTS, job_id)]
+    async def prune(self, before: datetime, limit: int) -> int:
+        [(deleted,)] = await self._fetch(sql.PRUNE, before, limit)
+        return int(deleted)
+
+    async def attempts(self, job_id: UUID) -> list[Attempt] | None:
+        rows = await self._fetch(sql.ATTEMPT_LOG, job_id)
+        if not rows:
+            return None
+        return [attempt_from_record(job_id, record) for record in json.loads(rows[0][0])]
 
     async def release(self, job: Job) -> Job | None:
         return await self._one(sql.RELEASE, *_held(job))
@@ -307,14 +308,9 @@ def _held(job: Job) -> tuple[UUID, str | None, datetime]:
     return job.id, job.lease_owner, utcnow()
 
 
-def _ended(attempt: Attempt) -> tuple[UUID, str | None, datetime]:
-    """The held job's id and lease owner, and the attempt's end: $1 to $3 of an outcome."""
-    return attempt.job_id, attempt.worker, attempt.finished_at
-
-
-def _entry(attempt: Attempt) -> tuple[datetime, str, str | None, float | None]:
-    """The rest of the history entry: $6 to $9 of an outcome."""
-    return attempt.started_at, attempt.outcome.value, attempt.error, attempt.duration_ms
+def _ended(job: Job, attempt: Attempt) -> tuple[UUID, str | None, datetime, str]:
+    """$1 to $4 of every outcome: the held job, now, and the ended attempt for the history."""
+    return job.id, job.lease_owner, utcnow(), _json(attempt_record(attempt))
 
 
 def _json(value: object) -> str:
@@ -360,19 +356,6 @@ def decode_job(row: Record) -> Job:
         updated_at=row[13],
         request_fingerprint=row[14],
         result=None if row[15] is None else json.loads(row[15]),
-    )
-
-
-def _decode_attempt(row: Record) -> Attempt:
-    return Attempt(
-        job_id=UUID(bytes=row[0].bytes),
-        number=row[1],
-        worker=row[2],
-        started_at=row[3],
-        finished_at=row[4],
-        outcome=AttemptOutcome(row[5]),
-        error=row[6],
-        duration_ms=row[7],
     )
 
 

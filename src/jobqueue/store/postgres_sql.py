@@ -22,8 +22,8 @@ JOB_COLUMNS = f"{INSERT_COLUMNS}, result"
 _JOBS_COLUMNS = ", ".join(f"jobs.{column.strip()}" for column in JOB_COLUMNS.split(","))
 """JOB_COLUMNS for a RETURNING beside other tables' columns."""
 
-ATTEMPT_COLUMNS = "job_id, number, worker, started_at, finished_at, outcome, error, duration_ms"
-"""A history entry's columns, in the store's encoder's order."""
+_LOG = "coalesce(attempt_log, '[]'::jsonb) || jsonb_build_array({}::jsonb)"
+"""The job's history with the ended attempt (a JSON object, the placeholder) appended."""
 
 INSERT_JOBS = f"""
 WITH inserted AS (
@@ -98,54 +98,39 @@ RETURNING id
 """
 
 COMPLETE_MANY = f"""
-WITH done AS (
-    UPDATE jobs SET status = 'completed', result = done.result::jsonb, lease_owner = NULL,
-        lease_expires_at = NULL, updated_at = $6
-    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::float8[])
-         AS done(id, owner, result, started_at, duration_ms)
-    WHERE jobs.id = done.id AND jobs.lease_owner = done.owner AND jobs.status = 'processing'
-    RETURNING {_JOBS_COLUMNS}, done.owner AS worker, done.started_at AS started_at,
-        done.duration_ms AS duration_ms
-), history AS (
-    INSERT INTO job_attempts ({ATTEMPT_COLUMNS})
-    SELECT id, attempts, worker, started_at, $6, 'succeeded', NULL, duration_ms FROM done
-)
-SELECT {JOB_COLUMNS} FROM done
+UPDATE jobs SET status = 'completed', result = done.result::jsonb,
+    attempt_log = {_LOG.format("done.attempt")}, lease_owner = NULL, lease_expires_at = NULL,
+    updated_at = $5
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS done(id, owner, result, attempt)
+WHERE jobs.id = done.id AND jobs.lease_owner = done.owner AND jobs.status = 'processing'
+RETURNING {_JOBS_COLUMNS}
 """
 
-# The outcomes below apply only while the worker still holds the lease it took; the
-# attempt goes into the history in the same statement ($6 to $9: its start, outcome,
-# error and duration; $2 and $3: its worker and end).
+# The outcomes below apply only while the worker still holds the lease it took; $4 is the
+# ended attempt for the job's history.
 _HELD = "id = $1 AND status = 'processing' AND lease_owner = $2"
-_HISTORY = f"""history AS (
-    INSERT INTO job_attempts ({ATTEMPT_COLUMNS})
-    SELECT id, attempts, $2, $6, $3, $7, $8, $9 FROM ended
-)"""
 
 SCHEDULE_RETRY = f"""
-WITH ended AS (
-    UPDATE jobs SET status = 'pending', next_run_at = $4, last_error = $5,
-        lease_owner = NULL, lease_expires_at = NULL, updated_at = $3
-    WHERE {_HELD}
-    RETURNING {JOB_COLUMNS}
-), {_HISTORY}
-SELECT {JOB_COLUMNS} FROM ended
+UPDATE jobs SET status = 'pending', next_run_at = $5, last_error = $6,
+    attempt_log = {_LOG.format("$4")}, lease_owner = NULL, lease_expires_at = NULL, updated_at = $3
+WHERE {_HELD}
+RETURNING {JOB_COLUMNS}
 """
 
 FAIL = f"""
-WITH ended AS (
-    UPDATE jobs SET status = 'failed', last_error = $4,
+WITH failed AS (
+    UPDATE jobs SET status = 'failed', last_error = $5, attempt_log = {_LOG.format("$4")},
         lease_owner = NULL, lease_expires_at = NULL, updated_at = $3
     WHERE {_HELD}
     RETURNING {JOB_COLUMNS}
-), {_HISTORY}, dead AS (
+), dead AS (
     INSERT INTO dead_letters (job_id, type, payload, reason, attempts, failed_at, queue_pending)
-    SELECT id, type, payload, $4, attempts, updated_at, $5 FROM ended
+    SELECT id, type, payload, $5, attempts, updated_at, $6 FROM failed
 )
-SELECT {JOB_COLUMNS} FROM ended
+SELECT {JOB_COLUMNS} FROM failed
 """
 
-ATTEMPTS = f"SELECT {ATTEMPT_COLUMNS} FROM job_attempts WHERE job_id = $1 ORDER BY number, id"
+ATTEMPT_LOG = "SELECT coalesce(attempt_log, '[]'::jsonb) FROM jobs WHERE id = $1"
 
 RELEASE = f"""
 WITH released AS (
@@ -165,6 +150,23 @@ WHERE status = 'processing' AND lease_expires_at < $1
 ORDER BY lease_expires_at
 LIMIT $2
 """
+
+PRUNE = """
+WITH pruned AS (
+    DELETE FROM jobs WHERE id IN (
+        SELECT id FROM jobs
+        WHERE status IN ('completed', 'cancelled') AND created_at < $1 AND updated_at < $1
+        LIMIT $2
+        FOR UPDATE SKIP LOCKED
+    )
+    RETURNING 1
+)
+SELECT count(*) FROM pruned
+"""
+"""One batch of retention: finished jobs last changed before $1, their history with them;
+rows another transaction holds are left for later. The
+condition on ``created_at`` adds nothing (a job changes after it is created) but lets
+``ix_jobs_status_created_at`` find the rows, so retention needs no index of its own."""
 
 NEXT_RUN_AT = """
 SELECT min(next_run_at) FROM jobs

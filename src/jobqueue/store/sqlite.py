@@ -21,7 +21,7 @@ from uuid import UUID
 
 import structlog
 
-from jobqueue.domain.attempts import Attempt, AttemptOutcome
+from jobqueue.domain.attempts import Attempt, attempt_from_record, attempt_record
 from jobqueue.domain.changes import UpdatePlan
 from jobqueue.domain.jobs import DeadLetter, Job, JobFilter, JobStatus, JSONValue, utcnow
 from jobqueue.log_throttle import LogThrottle
@@ -126,36 +126,40 @@ class SqliteJobStore:
         return {UUID(hex=row[0]) for row in self._rows(sql.RENEW_LEASES, params)}
 
     async def complete(self, job: Job, attempt: Attempt, result: JSONValue = None) -> Job | None:
-        params = {**_held(job), "result": None if result is None else _json(result)}
-
-        def write(conn: sqlite3.Connection) -> Row | None:
-            return _ended(conn, conn.execute(sql.COMPLETE, params).fetchone(), attempt)
-
-        row = await self._writes.submit(write)
+        params = {**_ended(job, attempt), "result": None if result is None else _json(result)}
+        row = await self._writes.submit(lambda conn: conn.execute(sql.COMPLETE, params).fetchone())
         return None if row is None else decode_job(row)
 
     async def schedule_retry(
         self, job: Job, run_at: datetime, error: str, attempt: Attempt
     ) -> Job | None:
-        params = {**_held(job), "run_at": _time(run_at), "error": error}
-        with self._transaction() as conn:
-            row = _ended(conn, conn.execute(sql.SCHEDULE_RETRY, params).fetchone(), attempt)
-        return None if row is None else decode_job(row)
+        params = {**_ended(job, attempt), "run_at": _time(run_at), "error": error}
+        return self._one(sql.SCHEDULE_RETRY, params)
 
     async def fail(
         self, job: Job, reason: str, attempt: Attempt, *, queue_pending: bool = False
     ) -> tuple[Job, DeadLetter] | None:
         with self._transaction() as conn:
-            row = conn.execute(sql.FAIL, {**_held(job), "error": reason}).fetchone()
-            if _ended(conn, row, attempt) is None:
+            row = conn.execute(sql.FAIL, {**_ended(job, attempt), "error": reason}).fetchone()
+            if row is None:
                 return None
             failed = decode_job(row)
             entry = DeadLetter.of_failed(failed, reason)
             conn.execute(sql.INSERT_DEAD_LETTER, (*_encode_dead_letter(entry), queue_pending))
         return failed, entry
 
-    async def attempts(self, job_id: UUID) -> list[Attempt]:
-        return [_decode_attempt(row) for row in self._rows(sql.ATTEMPTS, (job_id.hex,))]
+    async def prune(self, before: datetime, limit: int) -> int:
+        with self._transaction() as conn:
+            deleted: int = conn.execute(
+                sql.PRUNE, {"before": _time(before), "limit": limit}
+            ).rowcount
+        return deleted
+
+    async def attempts(self, job_id: UUID) -> list[Attempt] | None:
+        rows = self._rows(sql.ATTEMPT_LOG, (job_id.hex,))
+        if not rows:
+            return None
+        return [attempt_from_record(job_id, record) for record in json.loads(rows[0][0])]
 
     async def release(self, job: Job) -> Job | None:
         return self._one(sql.RELEASE, _held(job))
@@ -279,12 +283,9 @@ def _translated() -> Iterator[None]:
         raise StoreUnavailableError(f"SQLite: {exc}") from exc
 
 
-def _ended(conn: sqlite3.Connection, row: Row | None, attempt: Attempt) -> Row | None:
-    """``row``, the job an outcome just changed; its attempt goes into the history with it.
-    None (the lease was lost) writes nothing."""
-    if row is not None:
-        conn.execute(sql.INSERT_ATTEMPT, _encode_attempt(attempt))
-    return row
+def _ended(job: Job, attempt: Attempt) -> dict[str, Any]:
+    """The parameters every outcome shares: the held job, and its attempt for the history."""
+    return {**_held(job), "attempt": _json(attempt_record(attempt))}
 
 
 def _held(job: Job) -> dict[str, Any]:
@@ -345,32 +346,6 @@ def decode_job(row: Row) -> Job:
         updated_at=datetime.fromisoformat(row[13]).replace(tzinfo=UTC),
         request_fingerprint=row[14],
         result=None if row[15] is None else json.loads(row[15]),
-    )
-
-
-def _encode_attempt(attempt: Attempt) -> Row:
-    return (
-        attempt.job_id.hex,
-        attempt.number,
-        attempt.worker,
-        _time(attempt.started_at),
-        _time(attempt.finished_at),
-        attempt.outcome.value,
-        attempt.error,
-        attempt.duration_ms,
-    )
-
-
-def _decode_attempt(row: Row) -> Attempt:
-    return Attempt(
-        job_id=UUID(hex=row[0]),
-        number=row[1],
-        worker=row[2],
-        started_at=datetime.fromisoformat(row[3]).replace(tzinfo=UTC),
-        finished_at=datetime.fromisoformat(row[4]).replace(tzinfo=UTC),
-        outcome=AttemptOutcome(row[5]),
-        error=row[6],
-        duration_ms=row[7],
     )
 
 

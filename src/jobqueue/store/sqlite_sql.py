@@ -16,8 +16,8 @@ INSERT_COLUMNS = (
 JOB_COLUMNS = f"{INSERT_COLUMNS}, result"
 """The column order every statement returns and ``decode_job`` reads."""
 
-ATTEMPT_COLUMNS = "job_id, number, worker, started_at, finished_at, outcome, error, duration_ms"
-"""A history entry's columns, in ``_encode_attempt``'s order."""
+_LOGGED = "attempt_log = json_insert(coalesce(attempt_log, '[]'), '$[#]', json(:attempt))"
+"""The ended attempt (a JSON object) appended to the job's history, in the outcome's UPDATE."""
 
 CONFIGURE = (
     "PRAGMA journal_mode=WAL",
@@ -94,21 +94,21 @@ RETURNING id
 _HELD = "id = :id AND status = 'processing' AND lease_owner = :owner"
 
 COMPLETE = f"""
-UPDATE jobs SET status = 'completed', result = :result, lease_owner = NULL,
+UPDATE jobs SET status = 'completed', result = :result, {_LOGGED}, lease_owner = NULL,
     lease_expires_at = NULL, updated_at = :now
 WHERE {_HELD}
 RETURNING {JOB_COLUMNS}
 """
 
 SCHEDULE_RETRY = f"""
-UPDATE jobs SET status = 'pending', next_run_at = :run_at, last_error = :error,
+UPDATE jobs SET status = 'pending', next_run_at = :run_at, last_error = :error, {_LOGGED},
     lease_owner = NULL, lease_expires_at = NULL, updated_at = :now
 WHERE {_HELD}
 RETURNING {JOB_COLUMNS}
 """
 
 FAIL = f"""
-UPDATE jobs SET status = 'failed', last_error = :error,
+UPDATE jobs SET status = 'failed', last_error = :error, {_LOGGED},
     lease_owner = NULL, lease_expires_at = NULL, updated_at = :now
 WHERE {_HELD}
 RETURNING {JOB_COLUMNS}
@@ -121,9 +121,7 @@ WHERE {_HELD}
 RETURNING {JOB_COLUMNS}
 """
 
-INSERT_ATTEMPT = f"INSERT INTO job_attempts ({ATTEMPT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-
-ATTEMPTS = f"SELECT {ATTEMPT_COLUMNS} FROM job_attempts WHERE job_id = ? ORDER BY number, id"
+ATTEMPT_LOG = "SELECT coalesce(attempt_log, '[]') FROM jobs WHERE id = ?"
 
 INSERT_DEAD_LETTER = """
 INSERT INTO dead_letters (job_id, type, payload, reason, attempts, failed_at, queue_pending)
@@ -148,6 +146,18 @@ WHERE status = 'processing' AND lease_expires_at < ?
 ORDER BY lease_expires_at
 LIMIT ?
 """
+
+PRUNE = """
+DELETE FROM jobs WHERE id IN (
+    SELECT id FROM jobs
+    WHERE status IN ('completed', 'cancelled') AND created_at < :before AND updated_at < :before
+    LIMIT :limit
+)
+"""
+"""One batch of retention: finished jobs last changed before ``before``, their history with
+them. A job changes after it is created, so the condition on
+``created_at`` adds nothing but lets ``ix_jobs_status_created_at`` find the rows: no index of
+its own to keep up on every claim and completion."""
 
 NEXT_RUN_AT = """
 SELECT min(next_run_at) FROM jobs

@@ -51,6 +51,7 @@ jobs = sa.Table(
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     sa.Column("result", JSONType, nullable=True),
     sa.Column("request_fingerprint", sa.String(64), nullable=True),
+    sa.Column("attempt_log", JSONType, nullable=True),
     sa.Index(
         "ix_jobs_claim",
         "priority",
@@ -82,19 +83,4 @@ dead_letters = sa.Table(
         postgresql_where=sa.text("queue_pending"),
         sqlite_where=sa.text("queue_pending"),
     ),
-)
-
-job_attempts = sa.Table(
-    "job_attempts",
-    metadata,
-    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
-    sa.Column("job_id", sa.Uuid(), sa.ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
-    sa.Column("number", sa.Integer(), nullable=False),
-    sa.Column("worker", sa.String(120), nullable=True),
-    sa.Column("started_at", UTCDateTime(), nullable=False),
-    sa.Column("finished_at", UTCDateTime(), nullable=False),
-    sa.Column("outcome", sa.String(20), nullable=False),
-    sa.Column("error", sa.Text(), nullable=True),
-    sa.Column("duration_ms", sa.Float(), nullable=True),
-    sa.Index("ix_job_attempts_job_id", "job_id", "number"),
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from jobqueue.store.tables import JSONType, UTCDateTime
+from jobqueue.store.tables import JSONType
 
 revision = "0003"
 down_revision = "0002"
@@ -19,29 +19,16 @@ depends_on = None
 
 
 def upgrade() -> None:
-    """Add ``jobs.result`` and ``jobs.request_fingerprint``, and the ``job_attempts`` table."""
+    """Add ``jobs.result``, ``jobs.request_fingerprint`` and ``jobs.attempt_log``: the history
+    is a JSON array on the job's own row (as Oban and River keep a job's errors), written by
+    the same UPDATE that records the outcome, so it costs no table, index or page of its own."""
     op.add_column("jobs", sa.Column("result", JSONType, nullable=True))
     op.add_column("jobs", sa.Column("request_fingerprint", sa.String(64), nullable=True))
-    op.create_table(
-        "job_attempts",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
-        sa.Column(
-            "job_id", sa.Uuid(), sa.ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False
-        ),
-        sa.Column("number", sa.Integer(), nullable=False),
-        sa.Column("worker", sa.String(120), nullable=True),
-        sa.Column("started_at", UTCDateTime(), nullable=False),
-        sa.Column("finished_at", UTCDateTime(), nullable=False),
-        sa.Column("outcome", sa.String(20), nullable=False),
-        sa.Column("error", sa.Text(), nullable=True),
-        sa.Column("duration_ms", sa.Float(), nullable=True),
-    )
-    op.create_index("ix_job_attempts_job_id", "job_attempts", ["job_id", "number"])
+    op.add_column("jobs", sa.Column("attempt_log", JSONType, nullable=True))
 
 
 def downgrade() -> None:
     """Drop them again."""
-    op.drop_index("ix_job_attempts_job_id", table_name="job_attempts")
-    op.drop_table("job_attempts")
+    op.drop_column("jobs", "attempt_log")
     op.drop_column("jobs", "request_fingerprint")
     op.drop_column("jobs", "result")
