@@ -1,4 +1,4 @@
-"""The ``jobqueue`` command: serve, api, worker, migrate."""
+"""The ``jobqueue`` command: serve, api, worker, migrate, prune."""
 
 from __future__ import annotations
 
@@ -85,6 +85,47 @@ def migrate() -> None:
     configure_logging(settings.log_level, settings.log_format)
     apply(settings.database_url)
     typer.echo("migrations applied: the database is up to date")
+
+
+OlderThan = Annotated[
+    str | None,
+    typer.Option(
+        help="Delete jobs that finished longer ago than this: 7d, 12h, 30m, 0 (default: "
+        "RETAIN_COMPLETED, 7d)."
+    ),
+]
+
+
+@app.command()
+def prune(older_than: OlderThan = None) -> None:
+    """Delete completed and cancelled jobs that finished longer ago than the given age (their
+    history and idempotency keys go with them; failed jobs and dead letters stay)."""
+    import asyncio
+
+    from jobqueue.store.base import StoreError
+
+    settings = _settings() if older_than is None else _settings(retain_completed=older_than)
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        deleted = asyncio.run(_prune(settings))
+    except StoreError as exc:
+        typer.echo(
+            f"cannot prune: {exc}. Is DATABASE_URL right, and migrated (jobqueue migrate)?",
+            err=True,
+        )
+        raise typer.Exit(1) from exc
+    age = older_than or f"{settings.retain_completed.total_seconds():g}s"
+    typer.echo(f"deleted {deleted} completed or cancelled jobs that finished more than {age} ago")
+
+
+async def _prune(settings: Settings) -> int:
+    from jobqueue.runtime import Runtime
+
+    runtime = Runtime.build(settings)
+    try:
+        return await runtime.service.prune(settings.retain_completed)
+    finally:
+        await runtime.close()
 
 
 def _settings(**overrides: object) -> Settings:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from functools import cached_property
 from typing import Annotated, Literal
 
@@ -11,6 +13,23 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from jobqueue.domain.retry import RetryPolicy
 
 CommaList = Annotated[list[str], NoDecode]
+
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+
+
+def parse_duration(value: object) -> object:
+    """``7d``, ``12h``, ``30m``, ``90s``, ``500ms`` or a number of seconds, as a timedelta;
+    anything else is left for pydantic to refuse (or take, if already a timedelta)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    if not isinstance(value, str):
+        return value
+    match = _DURATION.match(value)
+    if match is None:
+        raise ValueError(f"{value!r} is not a duration: write it like 7d, 12h, 30m, 90s or 0")
+    number, unit = match.groups()
+    return timedelta(seconds=float(number) * _UNITS[unit or "s"])
 
 
 def _split_commas(value: object) -> object:
@@ -96,9 +115,15 @@ class Settings(BaseSettings):
     """Redis mode: how often the reconciler re-enqueues pending jobs missing from the queue;
     a job left without a queue entry (crash, outage, flushed Redis) runs again within about
     twice this time."""
+    retain_completed: timedelta = timedelta(days=7)
+    """How long completed and cancelled jobs are kept after they finished (``7d``, ``12h``,
+    ``30m``, ``90s``); workers delete older ones every minute, in small batches. ``0`` keeps
+    them (``jobqueue prune`` still deletes on demand). Failed jobs and dead letters stay until
+    deleted."""
     reconcile_batch: int = Field(default=500, ge=1, le=10000)
     """Redis mode: most jobs the reconciler checks per round (bounds each round's work)."""
 
+    _durations = field_validator("retain_completed", mode="before")(parse_duration)
     _split = field_validator("cors_origin", "api_keys", "jobqueue_handlers", mode="before")(
         _split_commas
     )

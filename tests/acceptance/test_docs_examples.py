@@ -51,7 +51,8 @@ def test_the_readme_handler_example_runs_and_fails_permanently(tmp_path: Path) -
         good = server.create_job("resize-image", {"url": "https://example.com/a.png"})
         sync = server.create_job("make-report")
         bad = server.create_job("resize-image", {})
-        server.wait_for_status(good["id"], "completed", attempts=1)
+        finished = server.wait_for_status(good["id"], "completed", attempts=1)
+        assert finished["result"] == {"resized": "https://example.com/a.png", "attempt": 1}
         server.wait_for_status(sync["id"], "completed", attempts=1)
         failed = server.wait_for_status(bad["id"], "failed", attempts=1)
     assert failed["lastError"] == "payload.url is required"

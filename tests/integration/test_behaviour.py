@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
+from datetime import timedelta
 
 from tests.integration import behaviour_handlers as handlers
 from tests.integration.conftest import Service
@@ -306,3 +307,29 @@ async def test_one_idempotency_key_with_another_request_is_409_naming_the_key(
     await service.client.delete(f"/api/jobs/{first.json()['id']}")  # the key goes with its job
     reused = await service.client.post("/api/jobs", json={**body, "priority": 5}, headers=headers)
     assert reused.status_code == 201
+
+
+async def test_prune_deletes_finished_jobs_with_their_history_and_keys(service: Service) -> None:
+    later = "2999-01-01T00:00:00Z"
+    done = await service.create("flaky", {"failures": 0}, idempotencyKey="prune-me")
+    failed = await service.create("permanent")
+    waiting = await service.create("flaky", {}, runAt=later)
+    cancelled = await service.create("flaky", {}, runAt=later)
+    await service.client.post(f"/api/jobs/{cancelled['id']}/cancel")
+    await service.wait_for(done["id"], "completed")
+    await service.wait_for(failed["id"], "failed")
+
+    assert await service.runtime.service.prune(timedelta(hours=1)) == 0  # too recent
+    assert await service.runtime.service.prune(timedelta(0)) == 2
+    gone = [
+        (await service.client.get(f"/api/jobs/{job['id']}")).status_code
+        for job in (done, cancelled)
+    ]
+    kept = [
+        (await service.client.get(f"/api/jobs/{job['id']}")).status_code
+        for job in (failed, waiting)
+    ]
+    assert (gone, kept) == ([404, 404], [200, 200])
+    assert len((await service.client.get("/api/dlq")).json()) == 1
+    reused = await service.create("flaky", {"failures": 1}, idempotencyKey="prune-me")
+    assert reused["id"] != done["id"]  # the key went with its job

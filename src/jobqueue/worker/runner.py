@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import structlog
 
@@ -15,6 +14,7 @@ from jobqueue.queue.base import Broker, Consumer
 from jobqueue.service import JobService
 from jobqueue.store.base import StoreUnavailableError
 from jobqueue.worker.executor import JobExecutor
+from jobqueue.worker.retention import Retention
 
 log = structlog.get_logger(__name__)
 
@@ -40,16 +40,20 @@ class Worker:
         self._unrecorded = LogThrottle()
 
     async def run(self) -> None:
-        """Work until ``stop``; returns once running jobs finished or were handed back."""
+        """Work until ``stop``; returns once running jobs finished or were handed back.
+        Beside the jobs: the broker's recovery and, unless RETAIN_COMPLETED is 0, retention."""
         log.info("Worker started", queue=self.queue_name, concurrency=self.concurrency)
         self.started.set()
-        recovery = asyncio.create_task(self.broker.recovery(self.service), name="jobqueue-recovery")
+        chores = [asyncio.create_task(self.broker.recovery(self.service), name="jobqueue-recovery")]
+        if self.settings.retain_completed:
+            retention = Retention(self.service, self.settings.retain_completed)
+            chores.append(asyncio.create_task(retention.run(), name="jobqueue-retention"))
         try:
             await self.consumer.run()
         finally:
-            recovery.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await recovery
+            for chore in chores:
+                chore.cancel()
+            await asyncio.gather(*chores, return_exceptions=True)
         log.info("Worker stopped")
 
     def stop(self) -> None:
