@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from jobqueue.config import Settings
+from jobqueue.domain.retry import RetryPolicies
 from jobqueue.handlers.registry import HandlerRegistry, load_handler_modules
 from jobqueue.queue.base import Broker
 from jobqueue.queue.table import ClaimSettings, TableBroker
@@ -24,12 +25,14 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def make_broker(settings: Settings, store: JobStore, registry: HandlerRegistry) -> Broker:
+def make_broker(
+    settings: Settings, store: JobStore, registry: HandlerRegistry, policies: RetryPolicies
+) -> Broker:
     """BullMQ on Redis when Redis is configured; otherwise the jobs table is the queue."""
     if settings.queue_url is not None:
         from jobqueue.queue.bullmq import BullMQBroker
 
-        return BullMQBroker(settings, store)
+        return BullMQBroker(settings, store, policies)
     claims = ClaimSettings(
         owner=worker_id(),
         lease=timedelta(milliseconds=settings.job_lease_ms),
@@ -59,9 +62,10 @@ class Runtime:
             timeout_s=settings.db_timeout_ms / 1000,
             pool_size=settings.db_pool_size,
         )
-        broker = make_broker(settings, store, registry)
+        policies = registry.retry_policies(settings.retry_policy)
+        broker = make_broker(settings, store, registry, policies)
         known = None if settings.accept_unknown_types else registry.types()
-        service = JobService(store, broker, settings.retry_policy, known)
+        service = JobService(store, broker, policies, known)
         return cls(settings, registry, store, broker, service)
 
     def worker(self) -> Worker:

@@ -36,7 +36,7 @@ from jobqueue.domain.jobs import (
     utcnow,
 )
 from jobqueue.domain.outcome import Failed, Outcome, Succeeded
-from jobqueue.domain.retry import GiveUp, RetryLater, RetryPolicy
+from jobqueue.domain.retry import GiveUp, RetryLater, RetryPolicies, RetryPolicy
 from jobqueue.log_throttle import LogThrottle
 from jobqueue.queue.base import Broker
 from jobqueue.store.base import DuplicateIdempotencyKeyError, JobStore
@@ -57,13 +57,15 @@ class JobService:
         self,
         store: JobStore,
         broker: Broker,
-        policy: RetryPolicy,
+        policy: RetryPolicy | RetryPolicies,
         known_types: Collection[str] | None,
     ) -> None:
-        """``known_types`` None accepts any type (an API serving remote workers)."""
+        """``known_types`` None accepts any type (an API serving remote workers); ``policy``
+        is the settings' retry rule, or that and each type's own."""
         self.store = store
         self.broker = broker
-        self.policy = policy
+        self.policies = policy if isinstance(policy, RetryPolicies) else RetryPolicies(policy)
+        """The retry rule of each job type (its handler's own, or the settings')."""
         self.known_types = known_types
         self._enqueue_failures = LogThrottle()
 
@@ -200,7 +202,7 @@ class JobService:
         return len(expired)
 
     async def _record_failure(self, job: Job, failure: Failed, attempt: Attempt) -> Job | None:
-        decision = self.policy.decide(
+        decision = self.policies.for_type(job.type).decide(
             job.attempts, failure.error, permanent=failure.permanent, max_attempts=job.max_attempts
         )
         if isinstance(decision, RetryLater):
@@ -278,7 +280,7 @@ class JobService:
             payload=new.payload,
             status=JobStatus.PENDING,
             attempts=0,
-            max_attempts=new.max_attempts or self.policy.max_attempts,
+            max_attempts=new.max_attempts or self.policies.for_type(new.type).max_attempts,
             next_run_at=new.run_at,
             created_at=now,
             updated_at=now,

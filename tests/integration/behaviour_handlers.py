@@ -94,3 +94,9 @@ UNSTORABLE: dict[str, Any] = {
 async def returns_unstorable(payload: dict[str, Any], ctx: JobContext) -> Any:
     """Return a value no store keeps: ``UNSTORABLE[payload["kind"]]``."""
     return UNSTORABLE[payload["kind"]]
+
+
+@handler("flaky-fixed", max_attempts=2, backoff="fixed", backoff_ms=200)
+async def flaky_fixed(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    """As ``flaky``, with its type's own policy: 2 attempts, 200 ms apart."""
+    return await flaky(payload, ctx)

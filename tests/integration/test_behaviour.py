@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from tests.integration import behaviour_handlers as handlers
 from tests.integration.conftest import Service
@@ -333,3 +333,17 @@ async def test_prune_deletes_finished_jobs_with_their_history_and_keys(service: 
     assert len((await service.client.get("/api/dlq")).json()) == 1
     reused = await service.create("flaky", {"failures": 1}, idempotencyKey="prune-me")
     assert reused["id"] != done["id"]  # the key went with its job
+
+
+async def test_a_handlers_own_retry_policy_rules_its_type(service: Service) -> None:
+    job = await service.create("flaky-fixed", {"failures": 99})
+    assert job["maxAttempts"] == 2  # the handler's, not JOB_MAX_ATTEMPTS
+    failed = await service.wait_for(job["id"], "failed")
+    assert failed["lastError"].startswith("attempts exhausted (2/2)")
+    first, second = (await service.client.get(f"/api/jobs/{job['id']}/attempts")).json()
+    waited = datetime.fromisoformat(second["startedAt"]) - datetime.fromisoformat(
+        first["finishedAt"]
+    )
+    assert waited >= timedelta(milliseconds=200)  # its fixed backoff, not the settings' 50 ms
+    own = await service.create("flaky-fixed", {"failures": 2}, maxAttempts=3)  # the job's wins
+    assert (await service.wait_for(own["id"], "completed"))["attempts"] == 3

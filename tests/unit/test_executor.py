@@ -123,5 +123,5 @@ async def test_a_hung_thread_handler_is_abandoned_and_does_not_hold_later_jobs()
 
 
 def test_a_timeout_below_one_millisecond_is_refused() -> None:
-    with pytest.raises(ValueError, match="timeout_ms of 'x' must be at least 1"):
-        HandlerRegistry().register("x", lambda payload, ctx: None, timeout_ms=0)
+    with pytest.raises(ValueError, match=r"@handler\('x'\): timeout_ms must be at least 1"):
+        handler("x", timeout_ms=0, into=HandlerRegistry())

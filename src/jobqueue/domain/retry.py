@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 
@@ -23,12 +25,22 @@ class GiveUp:
 Decision = RetryLater | GiveUp
 
 
+class Backoff(enum.StrEnum):
+    """How the wait between attempts grows (BullMQ's names for the same two rules)."""
+
+    EXPONENTIAL = "exponential"
+    """The wait before attempt n+1 is ``backoff_ms * 2**(n-1)``: 2, 4, 8, 16 s by default."""
+    FIXED = "fixed"
+    """Every wait is ``backoff_ms``."""
+
+
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """Exponential backoff: the wait before attempt n+1 is ``backoff_ms * 2**(n-1)``."""
+    """How often a job is tried and how long it waits in between."""
 
     max_attempts: int = 5
     backoff_ms: int = 2000
+    backoff: Backoff = Backoff.EXPONENTIAL
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -40,6 +52,8 @@ class RetryPolicy:
         """How long to wait after failed attempt number ``attempt`` (1-based)."""
         if attempt < 1:
             raise ValueError("attempt numbers start at 1")
+        if self.backoff is Backoff.FIXED:
+            return timedelta(milliseconds=self.backoff_ms)
         return timedelta(milliseconds=self.backoff_ms * 2 ** (attempt - 1))
 
     def decide(
@@ -55,3 +69,15 @@ class RetryPolicy:
         if attempt >= limit:
             return GiveUp(f"attempts exhausted ({attempt}/{limit}): {error}")
         return RetryLater(self.delay_after(attempt))
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicies:
+    """The settings' policy, and the job types whose handlers declare their own."""
+
+    default: RetryPolicy = RetryPolicy()
+    by_type: Mapping[str, RetryPolicy] = field(default_factory=dict)
+
+    def for_type(self, job_type: str) -> RetryPolicy:
+        """The policy that rules jobs of ``job_type`` (a job's own maxAttempts still wins)."""
+        return self.by_type.get(job_type, self.default)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
 from jobqueue.domain.jobs import JSONObject, JSONValue
+from jobqueue.domain.retry import Backoff, RetryPolicies, RetryPolicy
 
 if TYPE_CHECKING:
     from jobqueue.config import Settings
@@ -47,13 +48,49 @@ class JobContext:
 
 
 @dataclass(frozen=True, slots=True)
+class TypePolicy:
+    """What a handler declares for its job type; None leaves a setting's value in force."""
+
+    timeout_ms: int | None = None
+    """Longest one attempt may run; None: JOB_TIMEOUT_MS."""
+    max_attempts: int | None = None
+    """Attempts of a job that does not give its own maxAttempts; None: JOB_MAX_ATTEMPTS."""
+    backoff_ms: int | None = None
+    """The first wait between attempts; None: JOB_BACKOFF_MS."""
+    backoff: Backoff | None = None
+    """``exponential`` (the default) or ``fixed``."""
+
+    def __post_init__(self) -> None:
+        if self.timeout_ms is not None and self.timeout_ms < 1:
+            raise ValueError(f"timeout_ms must be at least 1, got {self.timeout_ms}")
+        if self.max_attempts is not None and not 1 <= self.max_attempts <= 100:
+            raise ValueError(f"max_attempts must be 1 to 100, got {self.max_attempts}")
+        if self.backoff_ms is not None and self.backoff_ms < 0:
+            raise ValueError(f"backoff_ms must not be negative, got {self.backoff_ms}")
+
+    def retry_policy(self, default: RetryPolicy) -> RetryPolicy | None:
+        """``default`` with this type's overrides, or None when it overrides none."""
+        if self.max_attempts is None and self.backoff_ms is None and self.backoff is None:
+            return None
+        return RetryPolicy(
+            self.max_attempts or default.max_attempts,
+            default.backoff_ms if self.backoff_ms is None else self.backoff_ms,
+            self.backoff or default.backoff,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class RegisteredHandler:
-    """A handler, whether it must run in a thread, and its own policies."""
+    """A handler, whether it must run in a thread, and its type's own policies."""
 
     func: Handler
     is_async: bool
-    timeout_ms: int | None = None
-    """Longest one attempt may run; None: JOB_TIMEOUT_MS."""
+    policy: TypePolicy = TypePolicy()
+
+    @property
+    def timeout_ms(self) -> int | None:
+        """Longest one attempt may run; None: JOB_TIMEOUT_MS."""
+        return self.policy.timeout_ms
 
 
 class HandlerRegistry:
@@ -62,17 +99,24 @@ class HandlerRegistry:
     def __init__(self) -> None:
         self._handlers: dict[str, RegisteredHandler] = {}
 
-    def register(self, job_type: str, func: Handler, *, timeout_ms: int | None = None) -> None:
+    def register(self, job_type: str, func: Handler, policy: TypePolicy | None = None) -> None:
         """Register ``func`` for ``job_type``; a second handler for one type is an error."""
         if not 1 <= len(job_type) <= 100:
             raise ValueError("a job type has 1 to 100 characters")
-        if timeout_ms is not None and timeout_ms < 1:
-            raise ValueError(f"timeout_ms of '{job_type}' must be at least 1, got {timeout_ms}")
         known = self._handlers.get(job_type)
         if known is not None and known.func is not func:
             raise ValueError(f"job type '{job_type}' already has a handler: {known.func!r}")
         is_async = inspect.iscoroutinefunction(func)
-        self._handlers[job_type] = RegisteredHandler(func, is_async, timeout_ms)
+        self._handlers[job_type] = RegisteredHandler(func, is_async, policy or TypePolicy())
+
+    def retry_policies(self, default: RetryPolicy) -> RetryPolicies:
+        """``default``, and the policy of every type whose handler declares its own."""
+        by_type = {
+            job_type: policy
+            for job_type, registered in self._handlers.items()
+            if (policy := registered.policy.retry_policy(default)) is not None
+        }
+        return RetryPolicies(default, by_type)
 
     def get(self, job_type: str) -> RegisteredHandler | None:
         """The handler for ``job_type``, or None."""
@@ -91,17 +135,30 @@ registry = HandlerRegistry()
 
 
 def handler(
-    job_type: str, *, timeout_ms: int | None = None, into: HandlerRegistry | None = None
+    job_type: str,
+    *,
+    timeout_ms: int | None = None,
+    max_attempts: int | None = None,
+    backoff_ms: int | None = None,
+    backoff: Backoff | str | None = None,
+    into: HandlerRegistry | None = None,
 ) -> Callable[[H], H]:
     """Register the decorated function as the handler of ``job_type``.
 
     The function takes ``(payload: dict, ctx: JobContext)`` and may be ``async``;
-    a plain function runs in a thread of its own. Its return value is logged.
-    ``timeout_ms`` overrides JOB_TIMEOUT_MS for this type.
+    a plain function runs in a thread of its own. What it returns is the job's result.
+    The options override settings for this type: ``timeout_ms`` (JOB_TIMEOUT_MS),
+    ``max_attempts`` (JOB_MAX_ATTEMPTS; a job's own maxAttempts still wins), ``backoff_ms``
+    (JOB_BACKOFF_MS) and ``backoff``, ``"exponential"`` or ``"fixed"``.
     """
+    try:
+        kind = None if backoff is None else Backoff(backoff)
+        policy = TypePolicy(timeout_ms, max_attempts, backoff_ms, kind)
+    except ValueError as exc:
+        raise ValueError(f"@handler('{job_type}'): {exc}") from exc
 
     def decorate(func: H) -> H:
-        (into or registry).register(job_type, func, timeout_ms=timeout_ms)
+        (into or registry).register(job_type, func, policy)
         return func
 
     return decorate

@@ -21,6 +21,7 @@ from bullmq import Queue
 
 from jobqueue.config import Settings
 from jobqueue.domain.jobs import DeadLetter, Job
+from jobqueue.domain.retry import RetryPolicies
 from jobqueue.queue.base import Broker, Consumer, JobRunner, Leases, Repairs
 from jobqueue.queue.bullmq_consumer import BullMQConsumer
 from jobqueue.queue.bullmq_pipeline import add_jobs
@@ -55,12 +56,16 @@ class BullMQBroker(Broker):
     dependency = "redis"
     keeps_dead_letters = True
 
-    def __init__(self, settings: Settings, leases: Leases) -> None:
-        """Connects lazily: nothing touches Redis until the first call."""
+    def __init__(
+        self, settings: Settings, leases: Leases, policies: RetryPolicies | None = None
+    ) -> None:
+        """Connects lazily: nothing touches Redis until the first call. ``policies`` give
+        each BullMQ job the backoff of its type (so BullMQ retries when our rule does)."""
         if settings.queue_url is None:
             raise ValueError("BullMQBroker needs REDIS_URL, or REDIS_HOST and REDIS_PORT")
         self.settings = settings
         self.leases = leases
+        self.policies = policies or RetryPolicies(settings.retry_policy)
         self.url = settings.queue_url
         self.timeout_s = settings.redis_timeout_ms / 1000
         self.target = RedisTarget(self.url, self.timeout_s)
@@ -179,10 +184,10 @@ class BullMQBroker(Broker):
         return {job.id: True for job in jobs}
 
     async def _add(self, jobs: Sequence[Job]) -> None:
-        backoff_ms = self.settings.job_backoff_ms
+        rule = self.policies.for_type
         for start in range(0, len(jobs), _ADD_CHUNK):
             chunk = jobs[start : start + _ADD_CHUNK]
-            await add_jobs(self.queue.scripts, [job_entry(job, backoff_ms) for job in chunk])
+            await add_jobs(self.queue.scripts, [job_entry(job, rule(job.type)) for job in chunk])
 
     async def _make_room(self, jobs: Sequence[Job]) -> list[Job]:
         """Remove stored BullMQ jobs that would swallow a new add; return the jobs to add."""

@@ -24,6 +24,7 @@ from redis.connection import HiredisRespSerializer
 from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
 
 from jobqueue.domain.jobs import DeadLetter, Job, JSONObject, iso_ms, utcnow
+from jobqueue.domain.retry import RetryPolicy
 
 T = TypeVar("T")
 
@@ -55,17 +56,17 @@ class RedisTarget:
         return await asyncio.wait_for(call, self.timeout_s)
 
 
-def job_entry(job: Job, backoff_ms: int) -> tuple[str, JSONObject, dict[str, Any]]:
+def job_entry(job: Job, policy: RetryPolicy) -> tuple[str, JSONObject, dict[str, Any]]:
     """The BullMQ job for ``job``: its name, data and options."""
-    return job.type, job_data(job), job_options(job, backoff_ms)
+    return job.type, job_data(job), job_options(job, policy)
 
 
-def job_options(job: Job, backoff_ms: int) -> dict[str, Any]:
-    """BullMQ options: attempts and exponential backoff from the same settings as ours."""
+def job_options(job: Job, policy: RetryPolicy) -> dict[str, Any]:
+    """BullMQ options: attempts and backoff from the same rule as ours (its type's)."""
     return {
         "jobId": str(job.id),
         "attempts": job.max_attempts,
-        "backoff": {"type": "exponential", "delay": backoff_ms},
+        "backoff": {"type": policy.backoff.value, "delay": policy.backoff_ms},
         "delay": delay_ms(job.next_run_at),
         "priority": bullmq_priority(job.priority),
         "removeOnComplete": KEEP_COMPLETED,
