@@ -100,3 +100,30 @@ async def returns_unstorable(payload: dict[str, Any], ctx: JobContext) -> Any:
 async def flaky_fixed(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     """As ``flaky``, with its type's own policy: 2 attempts, 200 ms apart."""
     return await flaky(payload, ctx)
+
+
+@handler("progressing")
+async def progressing(payload: dict[str, Any], ctx: JobContext) -> None:
+    """Report progress 1 to 50 at once (coalesced), then wait for the gate like ``blocker``."""
+    calls[ctx.job_id].append(ctx.attempt)
+    for percent in range(1, 51):
+        await ctx.progress(percent, f"step {percent}")
+    started[ctx.job_id].set()
+    await gates[ctx.job_id].wait()
+
+
+@handler("progressing-sync")
+def progressing_sync(payload: dict[str, Any], ctx: JobContext) -> None:
+    """A plain function reporting progress from its own thread."""
+    ctx.report_progress(70, "from a thread")
+    time.sleep(0.5)
+
+
+@handler("permanent-then-gated")
+async def permanent_then_gated(payload: dict[str, Any], ctx: JobContext) -> None:
+    """Fail for good on the first run; later runs (after a retry) wait for the gate."""
+    calls[ctx.job_id].append(ctx.attempt)
+    if len(calls[ctx.job_id]) == 1:
+        raise PermanentError("this can never work")
+    started[ctx.job_id].set()
+    await gates[ctx.job_id].wait()

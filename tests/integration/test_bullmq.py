@@ -156,17 +156,20 @@ async def test_the_dlq_entry_on_job_dlq_has_exactly_the_node_keys(redis_mode: Re
 async def test_concurrent_retries_of_a_failed_job_enqueue_it_once(redis_mode: RedisMode) -> None:
     """Pitfall 3: the failed BullMQ job would swallow a re-add with the same jobId."""
     async with running_service(redis_mode.settings()) as svc:
-        job = await svc.create("permanent")
+        job = await svc.create("permanent-then-gated")
+        job_id = uuid.UUID(job["id"])
         await svc.wait_for(job["id"], "failed")
         await wait_for_state(svc, job["id"], "failed")
         retries = await asyncio.gather(
             *(svc.client.post(f"/api/jobs/{job['id']}/retry") for _ in range(5))
         )
+        # The rerun waits at its gate: it cannot fail again and let a late retry pass.
         assert sorted(r.status_code for r in retries) == [200, 400, 400, 400, 400]
-        await wait_for_state(svc, job["id"], "failed")
-        await svc.wait_for(job["id"], "failed")
+        await asyncio.wait_for(handlers.started[job_id].wait(), 10)
+        handlers.gates[job_id].set()
+        await svc.wait_for(job["id"], "completed")
         await wait_until_nothing_can_run(svc)  # a second trigger would still be queued
-    assert handlers.calls[uuid.UUID(job["id"])] == [1, 1]
+    assert handlers.calls[job_id] == [1, 1]
 
 
 async def test_event_handlers_are_plain_functions_and_run(redis_mode: RedisMode) -> None:
