@@ -17,6 +17,7 @@ from jobqueue.service import JobService
 from jobqueue.store.base import JobStore
 from jobqueue.store.factory import open_store
 from jobqueue.worker.executor import JobExecutor
+from jobqueue.worker.progress import ProgressWriter
 from jobqueue.worker.runner import Worker
 
 
@@ -69,9 +70,10 @@ class Runtime:
         return cls(settings, registry, store, broker, service)
 
     def worker(self) -> Worker:
-        """A worker over this runtime's queue and handlers."""
-        executor = JobExecutor(self.registry, self.settings)
-        return Worker(self.service, self.broker, executor, self.settings)
+        """A worker over this runtime's queue and handlers (call it on the event loop)."""
+        progress = ProgressWriter(self.service)
+        executor = JobExecutor(self.registry, self.settings, progress.reporter())
+        return Worker(self.service, self.broker, executor, self.settings, progress)
 
     async def close(self) -> None:
         """Close the queue, then the database."""

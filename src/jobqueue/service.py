@@ -32,6 +32,7 @@ from jobqueue.domain.jobs import (
     JobFilter,
     JobStatus,
     NewJob,
+    ProgressReport,
     job_fields,
     utcnow,
 )
@@ -163,6 +164,10 @@ class JobService:
             completed = await self.store.complete(job, attempt, outcome.result)
             return await self._dropped_if_none(job, completed)
         return await self._record_failure(job, outcome, attempt)
+
+    async def report_progress(self, reports: Sequence[ProgressReport]) -> None:
+        """Store running attempts' progress (a report whose lease was lost is dropped)."""
+        await self.store.set_progress(reports)
 
     async def attempts(self, job_id: UUID) -> list[Attempt]:
         """The finished attempts of a job, first to last; JobNotFoundError when absent."""

@@ -347,3 +347,30 @@ async def test_a_handlers_own_retry_policy_rules_its_type(service: Service) -> N
     assert waited >= timedelta(milliseconds=200)  # its fixed backoff, not the settings' 50 ms
     own = await service.create("flaky-fixed", {"failures": 2}, maxAttempts=3)  # the job's wins
     assert (await service.wait_for(own["id"], "completed"))["attempts"] == 3
+
+
+async def test_progress_shows_while_a_job_runs(service: Service) -> None:
+    job = await service.create("progressing")
+    job_id = uuid.UUID(job["id"])
+    await asyncio.wait_for(handlers.started[job_id].wait(), 10)
+
+    async def progress_of(url: str) -> tuple[object, object]:
+        body = (await service.client.get(url)).json()
+        return body["progress"], body["progressMessage"]
+
+    url = f"/api/jobs/{job['id']}"
+    for _ in range(100):  # written within a quarter of a second: poll for up to 2 s
+        if await progress_of(url) == (50, "step 50"):
+            break
+        await asyncio.sleep(0.02)
+    assert await progress_of(url) == (50, "step 50")
+    handlers.gates[job_id].set()
+    done = await service.wait_for(job["id"], "completed")
+    assert (done["progress"], done["progressMessage"]) == (50, "step 50")
+
+    threaded = await service.create("progressing-sync")
+    for _ in range(100):
+        if await progress_of(f"/api/jobs/{threaded['id']}") == (70, "from a thread"):
+            break
+        await asyncio.sleep(0.02)
+    assert await progress_of(f"/api/jobs/{threaded['id']}") == (70, "from a thread")

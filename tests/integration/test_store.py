@@ -11,7 +11,7 @@ from uuid import uuid4
 
 import pytest
 
-from jobqueue.domain.jobs import Job, JobFilter, JobStatus, utcnow
+from jobqueue.domain.jobs import Job, JobFilter, JobStatus, ProgressReport, utcnow
 from jobqueue.store.base import DuplicateIdempotencyKeyError, JobStore
 from jobqueue.store.factory import open_store
 from tests.unit.factories import ended, make_job
@@ -196,3 +196,19 @@ async def test_prune_deletes_only_finished_jobs_older_than_the_cutoff(store: Job
     assert left == {JobStatus.FAILED, JobStatus.PENDING}
     assert [await store.attempts(job.id) for job in claimed[:3]] == [None, None, None]
     assert len(await store.dead_letters(10, 0)) == 1
+
+
+async def test_progress_is_kept_for_the_lease_holder_and_cleared_by_the_next_claim(
+    store: JobStore,
+) -> None:
+    await store.insert([new_job()])
+    (job,) = await store.claim("w1", 1, utcnow())  # a lease already run out
+    await store.set_progress(
+        [ProgressReport(job.id, "w1", 40, "halfway"), ProgressReport(job.id, "w2", 99)]
+    )
+    stored = await store.get(job.id)
+    assert stored is not None
+    assert (stored.progress, stored.progress_message) == (40, "halfway")
+    await store.schedule_retry(job, utcnow(), "again", ended(job, "again"))
+    (again,) = await store.claim("w2", 1, utcnow() + LEASE)
+    assert (again.progress, again.progress_message) == (None, None)

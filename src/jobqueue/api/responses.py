@@ -32,6 +32,8 @@ def job_json(job: Job) -> dict[str, Any]:
         "priority": job.priority,
         "lastError": job.last_error,
         "result": job.result,
+        "progress": job.progress,
+        "progressMessage": job.progress_message,
     }
 
 

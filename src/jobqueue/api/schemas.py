@@ -121,6 +121,8 @@ class JobOut(CamelModel):
     priority: int
     last_error: str | None
     result: Any = Field(None, description="What the handler returned, once completed")
+    progress: int | None = Field(None, description="0 to 100, as the running attempt reported")
+    progress_message: str | None = Field(None, description="What came with that report")
 
 
 class AttemptOut(CamelModel):

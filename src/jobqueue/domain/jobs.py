@@ -60,6 +60,10 @@ class Job:
     request_fingerprint: str | None = None
     """With an idempotency key: a digest of the request that created the job, so that the
     same key sent with another request is told apart."""
+    progress: int | None = None
+    """0 to 100, as the running attempt's handler last reported it; None before it does."""
+    progress_message: str | None = None
+    """What the handler said with its last progress report."""
 
 
 def iso_ms(moment: datetime) -> str:
@@ -79,6 +83,17 @@ def request_fingerprint(request: Mapping[str, Any]) -> str:
 def job_fields(job: Job) -> dict[str, str | int]:
     """The fields every log line about a job carries."""
     return {"job_id": str(job.id), "job_type": job.type, "attempt": job.attempts}
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressReport:
+    """How far a running attempt has come, as its handler said."""
+
+    job_id: UUID
+    owner: str | None
+    """The lease owner running it: a report from a worker that lost the lease is dropped."""
+    percent: int
+    message: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

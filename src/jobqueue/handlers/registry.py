@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import inspect
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
@@ -21,6 +21,7 @@ Handler = Callable[[JSONObject, "JobContext"], Awaitable[HandlerResult] | Handle
 H = TypeVar("H", bound=Callable[..., Any])
 
 BUILTIN_MODULES = ("jobqueue.handlers.builtin",)
+MAX_PROGRESS_MESSAGE = 1000
 
 
 class PermanentError(Exception):
@@ -45,6 +46,27 @@ class JobContext:
     """The attempt after which a failure is final."""
     settings: Settings
     """The process's settings, for handlers that need configuration."""
+    reporter: Callable[[int, str | None], None] | None = field(
+        default=None, repr=False, compare=False
+    )
+    """Where progress goes (the worker's writer); None: nowhere (a handler called directly)."""
+
+    async def progress(self, percent: int, message: str | None = None) -> None:
+        """Say how far this attempt has come, 0 to 100, with an optional message: shown as
+        the job's ``progress`` and ``progressMessage`` while it runs. Call it as often as you
+        like: each worker process writes progress at most four times a second."""
+        self.report_progress(percent, message)
+
+    def report_progress(self, percent: int, message: str | None = None) -> None:
+        """``progress`` for plain-function handlers (they run in a thread of their own)."""
+        if isinstance(percent, bool) or not isinstance(percent, int) or not 0 <= percent <= 100:
+            raise ValueError(f"progress is a whole number from 0 to 100, got {percent!r}")
+        if message is not None and (len(message) > MAX_PROGRESS_MESSAGE or "\x00" in message):
+            raise ValueError(
+                f"a progress message has at most {MAX_PROGRESS_MESSAGE} characters and no U+0000"
+            )
+        if self.reporter is not None:
+            self.reporter(percent, message)
 
 
 @dataclass(frozen=True, slots=True)

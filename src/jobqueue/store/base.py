@@ -10,7 +10,7 @@ from uuid import UUID
 
 from jobqueue.domain.attempts import Attempt
 from jobqueue.domain.changes import UpdatePlan
-from jobqueue.domain.jobs import DeadLetter, Job, JobFilter, JobStatus, JSONValue
+from jobqueue.domain.jobs import DeadLetter, Job, JobFilter, JobStatus, JSONValue, ProgressReport
 
 
 class StoreError(Exception):
@@ -102,6 +102,10 @@ class JobStore(Protocol):
         """Delete up to ``limit`` completed or cancelled jobs last changed before ``before``,
         with their history, in one short transaction; how many were deleted. Failed jobs and
         dead letters stay."""
+        ...
+
+    async def set_progress(self, reports: Sequence[ProgressReport]) -> None:
+        """Store running attempts' progress, each only while its owner holds the lease."""
         ...
 
     async def attempts(self, job_id: UUID) -> list[Attempt] | None:

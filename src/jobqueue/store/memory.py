@@ -26,7 +26,15 @@ from uuid import UUID
 
 from jobqueue.domain.attempts import Attempt
 from jobqueue.domain.changes import UpdatePlan
-from jobqueue.domain.jobs import DeadLetter, Job, JobFilter, JobStatus, JSONValue, utcnow
+from jobqueue.domain.jobs import (
+    DeadLetter,
+    Job,
+    JobFilter,
+    JobStatus,
+    JSONValue,
+    ProgressReport,
+    utcnow,
+)
 from jobqueue.store.base import DuplicateIdempotencyKeyError, StoreError
 
 
@@ -170,6 +178,15 @@ class InMemoryJobStore:
             await self.delete(job_id)
         return min(len(old), max(limit, 0))
 
+    async def set_progress(self, reports: Sequence[ProgressReport]) -> None:
+        """Keep each report whose worker still holds the job's lease."""
+        for report in reports:
+            job = self._jobs.get(report.job_id)
+            if job is not None and _held_by(job, report.owner):
+                self._jobs[job.id] = dataclasses.replace(
+                    job, progress=report.percent, progress_message=report.message
+                )
+
     async def attempts(self, job_id: UUID) -> list[Attempt] | None:
         """The finished attempts of a job, first to last; None when there is no such job."""
         if job_id not in self._jobs:
@@ -269,6 +286,8 @@ class InMemoryJobStore:
             lease_owner=owner,
             lease_expires_at=_utc(lease_until),
             next_run_at=None,
+            progress=None,
+            progress_message=None,
         )
 
     def _change(self, job: Job, *, now: datetime | None = None, **fields: Any) -> Job:
@@ -291,7 +310,7 @@ def _claimable(job: Job, now: datetime, types: Sequence[str] | None) -> bool:
     return job.status is JobStatus.PENDING and due and wanted
 
 
-def _held_by(job: Job, owner: str) -> bool:
+def _held_by(job: Job, owner: str | None) -> bool:
     """Processing under ``owner``'s lease."""
     return job.status is JobStatus.PROCESSING and job.lease_owner == owner
 

@@ -19,7 +19,15 @@ import asyncpg
 
 from jobqueue.domain.attempts import Attempt, attempt_from_record, attempt_record
 from jobqueue.domain.changes import UpdatePlan
-from jobqueue.domain.jobs import DeadLetter, Job, JobFilter, JobStatus, JSONValue, utcnow
+from jobqueue.domain.jobs import (
+    DeadLetter,
+    Job,
+    JobFilter,
+    JobStatus,
+    JSONValue,
+    ProgressReport,
+    utcnow,
+)
 from jobqueue.store import postgres_sql as sql
 from jobqueue.store.base import (
     DuplicateIdempotencyKeyError,
@@ -53,6 +61,10 @@ _SESSION_SETTINGS = {
 }
 
 Record = Any  # asyncpg.Record: read by position in JOB_COLUMNS order
+
+
+_REPORT_FIELDS = ("job_id", "owner", "percent", "message")
+"""SET_PROGRESS's unnest columns, in order."""
 
 
 class _Completion(NamedTuple):
@@ -208,6 +220,10 @@ class PostgresJobStore:
         [(deleted,)] = await self._fetch(sql.PRUNE, before, limit)
         return int(deleted)
 
+    async def set_progress(self, reports: Sequence[ProgressReport]) -> None:
+        columns = [[getattr(r, name) for r in reports] for name in _REPORT_FIELDS]
+        await self._execute(sql.SET_PROGRESS, *columns)
+
     async def attempts(self, job_id: UUID) -> list[Attempt] | None:
         rows = await self._fetch(sql.ATTEMPT_LOG, job_id)
         if not rows:
@@ -356,6 +372,8 @@ def decode_job(row: Record) -> Job:
         updated_at=row[13],
         request_fingerprint=row[14],
         result=None if row[15] is None else json.loads(row[15]),
+        progress=row[16],
+        progress_message=row[17],
     )
 
 

@@ -16,7 +16,7 @@ INSERT_COLUMNS = (
 )
 """The columns a new job is written with, in the store's encoder's order."""
 
-JOB_COLUMNS = f"{INSERT_COLUMNS}, result"
+JOB_COLUMNS = f"{INSERT_COLUMNS}, result, progress, progress_message"
 """The column order every statement returns and the store's decoder reads."""
 
 _JOBS_COLUMNS = ", ".join(f"jobs.{column.strip()}" for column in JOB_COLUMNS.split(","))
@@ -68,7 +68,8 @@ DELETE_JOB = f"DELETE FROM jobs WHERE id = $1 RETURNING {JOB_COLUMNS}"
 
 CLAIM_DUE = f"""
 UPDATE jobs SET status = 'processing', attempts = attempts + 1, lease_owner = $1,
-    lease_expires_at = $2, next_run_at = NULL, updated_at = $3
+    lease_expires_at = $2, next_run_at = NULL, updated_at = $3, progress = NULL,
+    progress_message = NULL
 WHERE id IN (
     SELECT id FROM jobs
     WHERE status = 'pending' AND (next_run_at IS NULL OR next_run_at <= $3)
@@ -83,7 +84,7 @@ RETURNING {JOB_COLUMNS}
 START_DUE_MANY = f"""
 UPDATE jobs SET status = 'processing', attempts = jobs.attempts + 1,
     lease_owner = start.owner, lease_expires_at = start.lease_until, next_run_at = NULL,
-    updated_at = $5
+    updated_at = $5, progress = NULL, progress_message = NULL
 FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[])
      AS start(id, owner, lease_until, due_by)
 WHERE jobs.id = start.id AND jobs.status = 'pending'
@@ -129,6 +130,13 @@ WITH failed AS (
 )
 SELECT {JOB_COLUMNS} FROM failed
 """
+
+SET_PROGRESS = """
+UPDATE jobs SET progress = report.percent, progress_message = report.message
+FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[]) AS report(id, owner, percent, message)
+WHERE jobs.id = report.id AND jobs.status = 'processing' AND jobs.lease_owner = report.owner
+"""
+"""Running attempts' progress, kept only while their worker holds the lease."""
 
 ATTEMPT_LOG = "SELECT coalesce(attempt_log, '[]'::jsonb) FROM jobs WHERE id = $1"
 

@@ -23,7 +23,15 @@ import structlog
 
 from jobqueue.domain.attempts import Attempt, attempt_from_record, attempt_record
 from jobqueue.domain.changes import UpdatePlan
-from jobqueue.domain.jobs import DeadLetter, Job, JobFilter, JobStatus, JSONValue, utcnow
+from jobqueue.domain.jobs import (
+    DeadLetter,
+    Job,
+    JobFilter,
+    JobStatus,
+    JSONValue,
+    ProgressReport,
+    utcnow,
+)
 from jobqueue.log_throttle import LogThrottle
 from jobqueue.store import sqlite_sql as sql
 from jobqueue.store.base import DuplicateIdempotencyKeyError, StoreUnavailableError
@@ -154,6 +162,13 @@ class SqliteJobStore:
                 sql.PRUNE, {"before": _time(before), "limit": limit}
             ).rowcount
         return deleted
+
+    async def set_progress(self, reports: Sequence[ProgressReport]) -> None:
+        rows = [
+            {"id": r.job_id.hex, "owner": r.owner, "percent": r.percent, "message": r.message}
+            for r in reports
+        ]
+        await self._writes.submit(lambda conn: conn.executemany(sql.SET_PROGRESS, rows))
 
     async def attempts(self, job_id: UUID) -> list[Attempt] | None:
         rows = self._rows(sql.ATTEMPT_LOG, (job_id.hex,))
@@ -346,6 +361,8 @@ def decode_job(row: Row) -> Job:
         updated_at=datetime.fromisoformat(row[13]).replace(tzinfo=UTC),
         request_fingerprint=row[14],
         result=None if row[15] is None else json.loads(row[15]),
+        progress=row[16],
+        progress_message=row[17],
     )
 
 

@@ -13,7 +13,7 @@ INSERT_COLUMNS = (
 )
 """The columns a new job is written with, in ``_encode_job``'s order."""
 
-JOB_COLUMNS = f"{INSERT_COLUMNS}, result"
+JOB_COLUMNS = f"{INSERT_COLUMNS}, result, progress, progress_message"
 """The column order every statement returns and ``decode_job`` reads."""
 
 _LOGGED = "attempt_log = json_insert(coalesce(attempt_log, '[]'), '$[#]', json(:attempt))"
@@ -64,7 +64,8 @@ DELETE_JOB = f"DELETE FROM jobs WHERE id = ? RETURNING {JOB_COLUMNS}"
 
 CLAIM_DUE = f"""
 UPDATE jobs SET status = 'processing', attempts = attempts + 1, lease_owner = :owner,
-    lease_expires_at = :lease_until, next_run_at = NULL, updated_at = :now
+    lease_expires_at = :lease_until, next_run_at = NULL, updated_at = :now,
+    progress = NULL, progress_message = NULL
 WHERE id IN (
     -- Without statistics the planner would sort every pending row for each claim.
     SELECT id FROM jobs INDEXED BY ix_jobs_claim
@@ -78,7 +79,8 @@ RETURNING {JOB_COLUMNS}
 
 START_DUE = f"""
 UPDATE jobs SET status = 'processing', attempts = attempts + 1, lease_owner = :owner,
-    lease_expires_at = :lease_until, next_run_at = NULL, updated_at = :now
+    lease_expires_at = :lease_until, next_run_at = NULL, updated_at = :now,
+    progress = NULL, progress_message = NULL
 WHERE id = :id AND status = 'pending' AND (next_run_at IS NULL OR next_run_at <= :due_by)
 RETURNING {JOB_COLUMNS}
 """
@@ -120,6 +122,12 @@ UPDATE jobs SET status = 'pending', attempts = attempts - 1,
 WHERE {_HELD}
 RETURNING {JOB_COLUMNS}
 """
+
+SET_PROGRESS = """
+UPDATE jobs SET progress = :percent, progress_message = :message
+WHERE id = :id AND status = 'processing' AND lease_owner = :owner
+"""
+"""A running attempt's progress, kept only while its worker holds the lease."""
 
 ATTEMPT_LOG = "SELECT coalesce(attempt_log, '[]') FROM jobs WHERE id = ?"
 

@@ -52,6 +52,8 @@ jobs = sa.Table(
     sa.Column("result", JSONType, nullable=True),
     sa.Column("request_fingerprint", sa.String(64), nullable=True),
     sa.Column("attempt_log", JSONType, nullable=True),
+    sa.Column("progress", sa.SmallInteger(), nullable=True),
+    sa.Column("progress_message", sa.Text(), nullable=True),
     sa.Index(
         "ix_jobs_claim",
         "priority",

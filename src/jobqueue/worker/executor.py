@@ -17,7 +17,7 @@ from typing import Any, cast
 import structlog
 
 from jobqueue.config import Settings
-from jobqueue.domain.jobs import Job, JSONObject, JSONValue, utcnow
+from jobqueue.domain.jobs import Job, JSONObject, JSONValue, ProgressReport, utcnow
 from jobqueue.domain.json_values import unstorable
 from jobqueue.domain.outcome import Failed, Outcome, Succeeded
 from jobqueue.handlers.registry import (
@@ -34,10 +34,17 @@ log = structlog.get_logger(__name__)
 class JobExecutor:
     """Calls handlers: coroutines on the event loop, plain functions each in a thread of its own."""
 
-    def __init__(self, registry: HandlerRegistry, settings: Settings) -> None:
+    def __init__(
+        self,
+        registry: HandlerRegistry,
+        settings: Settings,
+        progress: Callable[[ProgressReport], None] | None = None,
+    ) -> None:
+        """``progress`` takes handlers' progress reports, from any thread."""
         self.registry = registry
         self.settings = settings
         self.max_result_bytes = settings.job_result_max_bytes
+        self.progress = progress
 
     async def execute(self, job: Job) -> Outcome:
         """Run ``job``'s handler once; every exception becomes a ``Failed`` outcome, and so
@@ -45,7 +52,9 @@ class JobExecutor:
         registered = self.registry.get(job.type)
         if registered is None:
             return Failed(f"no handler for job type '{job.type}' in this worker", permanent=True)
-        ctx = JobContext(job.id, job.type, job.attempts, job.max_attempts, self.settings)
+        ctx = JobContext(
+            job.id, job.type, job.attempts, job.max_attempts, self.settings, self._reporter(job)
+        )
         timeout_ms = registered.timeout_ms or self.settings.job_timeout_ms
         began = Began(utcnow(), time.perf_counter())
         log.info("job started")
@@ -64,6 +73,14 @@ class JobExecutor:
             return Failed(problem, started_at=began.at, duration_ms=began.ms())
         log.info("job succeeded", duration_ms=began.ms(), result=result)
         return Succeeded(result, started_at=began.at, duration_ms=began.ms())
+
+    def _reporter(self, job: Job) -> Callable[[int, str | None], None] | None:
+        progress = self.progress
+        if progress is None:
+            return None
+        return lambda percent, message: progress(
+            ProgressReport(job.id, job.lease_owner, percent, message)
+        )
 
     @staticmethod
     def _timed_out(timeout_ms: int, registered: RegisteredHandler, began: Began) -> Failed:

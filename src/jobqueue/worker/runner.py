@@ -14,6 +14,7 @@ from jobqueue.queue.base import Broker, Consumer
 from jobqueue.service import JobService
 from jobqueue.store.base import StoreUnavailableError
 from jobqueue.worker.executor import JobExecutor
+from jobqueue.worker.progress import ProgressWriter
 from jobqueue.worker.retention import Retention
 
 log = structlog.get_logger(__name__)
@@ -26,8 +27,15 @@ class Worker:
     """Runs jobs from the broker through the executor, at most ``concurrency`` at once."""
 
     def __init__(
-        self, service: JobService, broker: Broker, executor: JobExecutor, settings: Settings
+        self,
+        service: JobService,
+        broker: Broker,
+        executor: JobExecutor,
+        settings: Settings,
+        progress: ProgressWriter | None = None,
     ) -> None:
+        """``progress``, when given, is the writer behind ``executor``'s progress reports:
+        the worker writes what is left of it when it stops."""
         self.service = service
         self.settings = settings
         self.concurrency = settings.worker_concurrency
@@ -35,6 +43,7 @@ class Worker:
         self.consumer: Consumer = broker.consumer(self, self.concurrency)
         self.queue_name = broker.name
         self.executor = executor
+        self.progress = progress
         self.started = asyncio.Event()
         """Set once the worker has announced itself and begun consuming."""
         self._unrecorded = LogThrottle()
@@ -54,6 +63,8 @@ class Worker:
             for chore in chores:
                 chore.cancel()
             await asyncio.gather(*chores, return_exceptions=True)
+            if self.progress is not None:
+                await self.progress.close()
         log.info("Worker stopped")
 
     def stop(self) -> None:

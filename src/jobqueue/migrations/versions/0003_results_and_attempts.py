@@ -1,4 +1,5 @@
-"""Handler results, the history of attempts, and what an idempotency key was used for.
+"""Handler results, the history of attempts, progress, and what an idempotency key was used
+for.
 
 Revision ID: 0003
 Revises: 0002
@@ -19,16 +20,21 @@ depends_on = None
 
 
 def upgrade() -> None:
-    """Add ``jobs.result``, ``jobs.request_fingerprint`` and ``jobs.attempt_log``: the history
+    """Add ``jobs.result``, ``jobs.request_fingerprint``, ``jobs.progress`` (with its message)
+    and ``jobs.attempt_log``: the history
     is a JSON array on the job's own row (as Oban and River keep a job's errors), written by
     the same UPDATE that records the outcome, so it costs no table, index or page of its own."""
     op.add_column("jobs", sa.Column("result", JSONType, nullable=True))
     op.add_column("jobs", sa.Column("request_fingerprint", sa.String(64), nullable=True))
     op.add_column("jobs", sa.Column("attempt_log", JSONType, nullable=True))
+    op.add_column("jobs", sa.Column("progress", sa.SmallInteger(), nullable=True))
+    op.add_column("jobs", sa.Column("progress_message", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
     """Drop them again."""
+    op.drop_column("jobs", "progress_message")
+    op.drop_column("jobs", "progress")
     op.drop_column("jobs", "attempt_log")
     op.drop_column("jobs", "request_fingerprint")
     op.drop_column("jobs", "result")
