@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     job_result_max_bytes: int = Field(default=65536, ge=0)
     """Largest handler result stored (as JSON text, in bytes); a larger one, or one that is
     not JSON, fails the attempt with an error that says so."""
+    job_cancel_grace_ms: int = Field(default=5000, ge=0)
+    """After a running job is cancelled, how long its handler may take to stop by itself
+    (it sees ``ctx.cancelled``) before it is cancelled (a plain function's thread abandoned)."""
     job_lease_ms: int = Field(default=30000, ge=1000)
     """How long a claimed job stays claimed without renewal; a dead worker's jobs rerun after."""
     job_poll_interval_ms: int = Field(default=1000, ge=10)

@@ -11,7 +11,7 @@ from uuid import UUID, uuid4
 
 import structlog
 
-from jobqueue.domain.attempts import Attempt, attempt_of, lost_attempt
+from jobqueue.domain.attempts import Attempt, attempt_of, cancelled_attempt, lost_attempt
 from jobqueue.domain.changes import (
     JobChanges,
     QueueAction,
@@ -142,7 +142,7 @@ class JobService:
         return await self._change(job_id, plan_retry)
 
     async def cancel(self, job_id: UUID) -> Job:
-        """Cancel a pending job."""
+        """Cancel a pending job, or a running one (its worker stops the handler)."""
         return await self._change(job_id, plan_cancel)
 
     async def update(self, job_id: UUID, changes: JobChanges) -> Job:
@@ -162,8 +162,14 @@ class JobService:
         attempt = attempt_of(job, outcome, utcnow())
         if isinstance(outcome, Succeeded):
             completed = await self.store.complete(job, attempt, outcome.result)
-            return await self._dropped_if_none(job, completed)
+            return await self._dropped_if_none(job, completed, attempt)
         return await self._record_failure(job, outcome, attempt)
+
+    async def cancelled_among(self, job_ids: Sequence[UUID]) -> set[UUID]:
+        """Those of the jobs a worker runs that were cancelled meanwhile."""
+        if not job_ids:
+            return set()
+        return await self.store.cancelled_among(job_ids)
 
     async def report_progress(self, reports: Sequence[ProgressReport]) -> None:
         """Store running attempts' progress (a report whose lease was lost is dropped)."""
@@ -217,14 +223,14 @@ class JobService:
                 # No publish: the queue runs it at next_run_at (the table's claim checks
                 # the time; BullMQ retries the same job with the same backoff).
                 log.info("retry scheduled", **job_fields(job), next_run_at=run_at.isoformat())
-            return await self._dropped_if_none(job, updated)
+            return await self._dropped_if_none(job, updated, attempt)
         return await self._fail(job, decision, attempt)
 
     async def _fail(self, job: Job, decision: GiveUp, attempt: Attempt) -> Job | None:
         keeps = self.broker.keeps_dead_letters
         failed = await self.store.fail(job, decision.reason, attempt, queue_pending=keeps)
         if failed is None:
-            return await self._dropped_if_none(job, None)
+            return await self._dropped_if_none(job, None, attempt)
         updated, entry = failed
         log.error("job failed for good", **job_fields(job), reason=decision.reason)
         if keeps and await self.broker.publish_dead_letter(entry):
@@ -242,10 +248,17 @@ class JobService:
             written += 1
         return written
 
-    async def _dropped_if_none(self, job: Job, updated: Job | None) -> Job | None:
-        if updated is None:
-            log.warning("outcome dropped: the job was deleted or its lease lost", **job_fields(job))
-        return updated
+    async def _dropped_if_none(self, job: Job, updated: Job | None, attempt: Attempt) -> Job | None:
+        """``updated``; when the outcome was refused, the attempt of a job cancelled while it
+        ran still goes into its history (and that job is returned)."""
+        if updated is not None:
+            return updated
+        ended = await self.store.end_cancelled(job, cancelled_attempt(attempt))
+        if ended is not None:
+            log.info("job cancelled while it ran; its attempt is recorded", **job_fields(job))
+            return ended
+        log.warning("outcome dropped: the job was deleted or its lease lost", **job_fields(job))
+        return None
 
     async def _change(self, job_id: UUID, planner: Callable[[Job], UpdatePlan]) -> Job:
         """Plan against the current row and apply only if the row is still in that state."""

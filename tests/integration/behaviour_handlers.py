@@ -127,3 +127,16 @@ async def permanent_then_gated(payload: dict[str, Any], ctx: JobContext) -> None
         raise PermanentError("this can never work")
     started[ctx.job_id].set()
     await gates[ctx.job_id].wait()
+
+
+heard_cancel: set[UUID] = set()
+"""Jobs whose ``cooperative`` handler saw ``ctx.cancelled``."""
+
+
+@handler("cooperative")
+async def cooperative(payload: dict[str, Any], ctx: JobContext) -> None:
+    """Run until cancelled (at most 30 s), then stop by itself."""
+    calls[ctx.job_id].append(ctx.attempt)
+    started[ctx.job_id].set()
+    await asyncio.wait_for(ctx.cancelled.wait(), 30)
+    heard_cancel.add(ctx.job_id)

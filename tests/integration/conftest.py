@@ -32,7 +32,12 @@ from tests.services import (
 
 MODES = ["sqlite", "postgres", "redis"]
 """sqlite and postgres: the jobs table is the queue; redis: PostgreSQL + BullMQ on Redis."""
-FAST = {"job_backoff_ms": 50, "job_poll_interval_ms": 50, "shutdown_grace_ms": 2000}
+FAST = {
+    "job_backoff_ms": 50,
+    "job_poll_interval_ms": 50,
+    "shutdown_grace_ms": 2000,
+    "job_cancel_grace_ms": 300,
+}
 REDIS_FAST = {"reconcile_interval_ms": 300}
 
 _redis_for_database: dict[str, str] = {}

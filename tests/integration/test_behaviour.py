@@ -6,6 +6,7 @@ import asyncio
 import re
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from tests.integration import behaviour_handlers as handlers
 from tests.integration.conftest import Service
@@ -121,10 +122,10 @@ async def test_a_blocked_job_shows_processing_and_refuses_changes(service: Servi
     assert (running["status"], running["attempts"]) == ("processing", 1)
     patch = await service.client.patch(f"/api/jobs/{job['id']}", json={"status": "pending"})
     assert patch.status_code == 409
-    cancel = await service.client.post(f"/api/jobs/{job['id']}/cancel")
-    assert cancel.status_code == 409
     handlers.gates[job_id].set()
     await service.wait_for(job["id"], "completed")
+    cancel = await service.client.post(f"/api/jobs/{job['id']}/cancel")
+    assert cancel.status_code == 409  # a finished job cannot be cancelled
 
 
 async def test_scheduled_jobs_wait_and_cancel_withdraws_them(service: Service) -> None:
@@ -374,3 +375,45 @@ async def test_progress_shows_while_a_job_runs(service: Service) -> None:
             break
         await asyncio.sleep(0.02)
     assert await progress_of(f"/api/jobs/{threaded['id']}") == (70, "from a thread")
+
+
+async def test_cancelling_a_running_job_tells_its_handler_and_ends_it(service: Service) -> None:
+    job = await service.create("cooperative")
+    job_id = uuid.UUID(job["id"])
+    await asyncio.wait_for(handlers.started[job_id].wait(), 10)
+    cancel = await service.client.post(f"/api/jobs/{job['id']}/cancel")
+    assert (cancel.status_code, cancel.json()["status"]) == (200, "cancelled")
+    for _ in range(100):  # the worker looks twice a second: bound of 2 s
+        if job_id in handlers.heard_cancel:
+            break
+        await asyncio.sleep(0.02)
+    assert job_id in handlers.heard_cancel
+    await wait_for_history(service, job["id"], 1)
+    final = (await service.client.get(f"/api/jobs/{job['id']}")).json()
+    assert (final["status"], final["attempts"]) == ("cancelled", 1)  # not retried
+    assert handlers.calls[job_id] == [1]
+
+
+async def test_a_handler_that_ignores_a_cancel_is_stopped_after_the_grace(service: Service) -> None:
+    job = await service.create("blocker")  # waits for its gate, whatever happens
+    job_id = uuid.UUID(job["id"])
+    await asyncio.wait_for(handlers.started[job_id].wait(), 10)
+    await service.client.post(f"/api/jobs/{job['id']}/cancel")
+    [attempt] = await wait_for_history(service, job["id"], 1)  # JOB_CANCEL_GRACE_MS: 300 ms
+    assert (attempt["outcome"], attempt["error"]) == (
+        "cancelled",
+        "CancelledError: the job was cancelled while this attempt ran",
+    )
+    assert (await service.client.get(f"/api/jobs/{job['id']}")).json()["status"] == "cancelled"
+    assert handlers.calls[job_id] == [1]
+
+
+async def wait_for_history(service: Service, job_id: str, count: int) -> list[dict[str, Any]]:
+    """The job's attempts once there are ``count`` (within 5 s)."""
+    history: list[dict[str, Any]] = []
+    for _ in range(250):
+        history = (await service.client.get(f"/api/jobs/{job_id}/attempts")).json()
+        if len(history) >= count:
+            return history
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"job {job_id} has {len(history)} attempts, not {count}")

@@ -130,3 +130,27 @@ def test_a_job_that_kills_its_worker_every_time_ends_in_the_dlq(
         after = server.create_job("noop")
         server.wait_for_status(after["id"], "completed", timeout=10)
         server.stop()
+
+
+def test_a_cancel_reaches_a_running_handler_in_the_worker_process(
+    serve: ServeFactory, tmp_path: Path
+) -> None:
+    """The API process takes the cancel; the worker process, which runs the job, hears it
+    through the database and stops the handler (which ignores it) after the grace period."""
+    log, gate = tmp_path / "gated.log", tmp_path / "never-opened"
+    with postgres_database() as url:
+        server = serve(**HANDLERS, DATABASE_URL=url, JOB_CANCEL_GRACE_MS="200")
+        job = server.create_job("gated", {"log": str(log), "gate": str(gate)})
+        wait_until(lambda: log.exists() and log.read_text().split() == ["1"], 10, "the handler")
+        cancelled = server.client.post(f"/api/jobs/{job['id']}/cancel")
+        assert (cancelled.status_code, cancelled.json()["status"]) == (200, "cancelled")
+
+        def history() -> list[Json]:
+            answer: list[Json] = server.client.get(f"/api/jobs/{job['id']}/attempts").json()
+            return answer
+
+        wait_until(lambda: len(history()) == 1, 5, "the cancelled attempt", state=history)
+        assert history()[0]["outcome"] == "cancelled"
+        assert server.get_job(job["id"]).json()["status"] == "cancelled"
+        assert log.read_text().split() == ["1"]  # not retried
+        server.stop()

@@ -36,9 +36,15 @@ def test_cancel_withdraws_a_pending_job() -> None:
     assert (plan.status, plan.action) == (CANCELLED, QueueAction.WITHDRAW)
 
 
-@pytest.mark.parametrize("status", [PROCESSING, COMPLETED, FAILED, CANCELLED])
-def test_only_pending_jobs_can_be_cancelled(status: JobStatus) -> None:
-    with pytest.raises(InvalidTransitionError):
+def test_cancel_of_a_running_job_leaves_its_trigger_to_its_worker() -> None:
+    plan = plan_cancel(make_job(PROCESSING, attempts=2))
+    assert (plan.expected_status, plan.status, plan.attempts) == (PROCESSING, CANCELLED, 2)
+    assert plan.action is QueueAction.NONE  # the worker sees it and stops the handler
+
+
+@pytest.mark.parametrize("status", [COMPLETED, FAILED, CANCELLED])
+def test_only_unfinished_jobs_can_be_cancelled(status: JobStatus) -> None:
+    with pytest.raises(InvalidTransitionError, match="Only pending or running jobs"):
         plan_cancel(make_job(status))
 
 

@@ -268,13 +268,23 @@ async def test_cancel_withdraws_a_pending_job(service: JobService, broker: Recor
     assert broker.published == [[job.id]]  # the create's publish only
 
 
-async def test_cancel_refuses_a_running_job(
+async def test_a_running_job_cancelled_keeps_its_lease_until_its_worker_ends_it(
     service: JobService, store: InMemoryJobStore, broker: RecordingBroker
 ) -> None:
     job = await running(service, store)
+    cancelled = await service.cancel(job.id)
+    assert (cancelled.status, cancelled.lease_owner) == (JobStatus.CANCELLED, "w1")
+    assert broker.withdrawn == []  # its worker holds the trigger
+    assert await service.cancelled_among([job.id]) == {job.id}
+    assert await store.renew("w1", [job.id], utcnow() + LEASE) == {job.id}  # still held
+
+    ended = await service.record_outcome(job, Succeeded())  # however the handler ended
+    assert ended is not None
+    assert (ended.status, ended.lease_owner) == (JobStatus.CANCELLED, None)
+    [attempt] = await service.attempts(job.id)
+    assert attempt.outcome is AttemptOutcome.CANCELLED
     with pytest.raises(InvalidTransitionError):
-        await service.cancel(job.id)
-    assert broker.withdrawn == []
+        await service.cancel(job.id)  # a finished job cannot be cancelled
 
 
 async def test_a_patch_to_pending_reschedules_and_publishes(

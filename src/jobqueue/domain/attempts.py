@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +21,8 @@ class AttemptOutcome(enum.StrEnum):
     """The handler raised or timed out (the job's status says whether it is retried)."""
     LOST = "lost"
     """Its worker stopped (crash, kill, lost connection) and the lease ran out."""
+    CANCELLED = "cancelled"
+    """The job was cancelled while this attempt ran."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,11 @@ def attempt_of(job: Job, outcome: Outcome, finished_at: datetime) -> Attempt:
         error=None if isinstance(outcome, Succeeded) else outcome.error,
         duration_ms=outcome.duration_ms,
     )
+
+
+def cancelled_attempt(attempt: Attempt) -> Attempt:
+    """``attempt``, which ended after its job was cancelled, as the history keeps it."""
+    return dataclasses.replace(attempt, outcome=AttemptOutcome.CANCELLED)
 
 
 def lost_attempt(job: Job, error: str, finished_at: datetime) -> Attempt:

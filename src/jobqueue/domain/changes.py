@@ -59,10 +59,13 @@ def plan_retry(job: Job) -> UpdatePlan:
 
 
 def plan_cancel(job: Job) -> UpdatePlan:
-    """Cancel a job that has not started."""
+    """Cancel a job that has not finished. A pending one's trigger is withdrawn; a running one
+    keeps its lease: its worker sees the cancel, stops the handler and records the attempt."""
+    if job.status is JobStatus.PROCESSING:
+        return UpdatePlan(job.status, JobStatus.CANCELLED, job.attempts, None, QueueAction.NONE)
     if job.status is not JobStatus.PENDING:
         raise InvalidTransitionError(
-            f"Only pending jobs can be cancelled (current status: {job.status.value})"
+            f"Only pending or running jobs can be cancelled (current status: {job.status.value})"
         )
     return UpdatePlan(job.status, JobStatus.CANCELLED, job.attempts, None, QueueAction.WITHDRAW)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import inspect
 from collections.abc import Awaitable, Callable, Iterable
@@ -50,6 +51,10 @@ class JobContext:
         default=None, repr=False, compare=False
     )
     """Where progress goes (the worker's writer); None: nowhere (a handler called directly)."""
+    cancelled: asyncio.Event = field(default_factory=asyncio.Event, repr=False, compare=False)
+    """Set when the job is cancelled while this attempt runs: ``await ctx.cancelled.wait()``
+    or check ``ctx.cancelled.is_set()`` and stop. An ``async`` handler still running
+    JOB_CANCEL_GRACE_MS later is cancelled; a plain function's thread is abandoned."""
 
     async def progress(self, percent: int, message: str | None = None) -> None:
         """Say how far this attempt has come, 0 to 100, with an optional message: shown as

@@ -98,6 +98,15 @@ class JobStore(Protocol):
         queue's own DLQ."""
         ...
 
+    async def cancelled_among(self, job_ids: Sequence[UUID]) -> set[UUID]:
+        """Those of ``job_ids`` that were cancelled (a worker checks the jobs it runs)."""
+        ...
+
+    async def end_cancelled(self, job: Job, attempt: Attempt) -> Job | None:
+        """Add the last attempt of a job cancelled while it ran to its history and end the
+        lease, if ``job.lease_owner`` holds it; None otherwise."""
+        ...
+
     async def prune(self, before: datetime, limit: int) -> int:
         """Delete up to ``limit`` completed or cancelled jobs last changed before ``before``,
         with their history, in one short transaction; how many were deleted. Failed jobs and

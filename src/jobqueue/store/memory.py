@@ -125,8 +125,10 @@ class InMemoryJobStore:
         return self._lease(job, job.attempts + 1, owner, lease_until, utcnow())
 
     async def renew(self, owner: str, job_ids: Sequence[UUID], lease_until: datetime) -> set[UUID]:
-        """Extend the leases ``owner`` still holds (``updated_at`` untouched); their ids."""
-        held = [job for job in self._known(job_ids) if _held_by(job, owner)]
+        """Extend the leases ``owner`` still holds (``updated_at`` untouched), of running jobs
+        and of jobs cancelled while they run; their ids."""
+        running = (JobStatus.PROCESSING, JobStatus.CANCELLED)
+        held = [j for j in self._known(job_ids) if j.status in running and j.lease_owner == owner]
         for job in held:
             self._jobs[job.id] = dataclasses.replace(job, lease_expires_at=_utc(lease_until))
         return {job.id for job in held}
@@ -169,6 +171,22 @@ class InMemoryJobStore:
         if queue_pending:
             self._queue_pending[number] = entry
         return failed, entry
+
+    async def cancelled_among(self, job_ids: Sequence[UUID]) -> set[UUID]:
+        """Those of ``job_ids`` that are cancelled."""
+        return {job.id for job in self._known(job_ids) if job.status is JobStatus.CANCELLED}
+
+    async def end_cancelled(self, job: Job, attempt: Attempt) -> Job | None:
+        """Keep the last attempt of a job cancelled while it ran; its lease ends."""
+        stored = self._jobs.get(job.id)
+        if stored is None or stored.status is not JobStatus.CANCELLED:
+            return None
+        if stored.lease_owner != job.lease_owner:
+            return None
+        self._attempts.append(attempt)
+        ended = dataclasses.replace(stored, **_NO_LEASE)
+        self._jobs[job.id] = ended
+        return _copied(ended)
 
     async def prune(self, before: datetime, limit: int) -> int:
         """Delete up to ``limit`` completed or cancelled jobs last changed before ``before``."""

@@ -216,6 +216,14 @@ class PostgresJobStore:
         entry = DeadLetter.of_failed(failed, reason)
         return failed, entry
 
+    async def cancelled_among(self, job_ids: Sequence[UUID]) -> set[UUID]:
+        rows = await self._fetch(sql.CANCELLED_AMONG, list(job_ids))
+        return {UUID(bytes=row[0].bytes) for row in rows}
+
+    async def end_cancelled(self, job: Job, attempt: Attempt) -> Job | None:
+        logged = _json(attempt_record(attempt))
+        return await self._one(sql.END_CANCELLED, job.id, job.lease_owner, logged)
+
     async def prune(self, before: datetime, limit: int) -> int:
         [(deleted,)] = await self._fetch(sql.PRUNE, before, limit)
         return int(deleted)

@@ -94,9 +94,12 @@ RETURNING {_JOBS_COLUMNS}
 
 RENEW_LEASES = """
 UPDATE jobs SET lease_expires_at = $3
-WHERE id = ANY($1) AND lease_owner = $2 AND status = 'processing'
+WHERE id = ANY($1) AND lease_owner = $2 AND status IN ('processing', 'cancelled')
 RETURNING id
 """
+"""A job cancelled while it runs stays held: its worker is still stopping its handler."""
+
+CANCELLED_AMONG = "SELECT id FROM jobs WHERE id = ANY($1) AND status = 'cancelled'"
 
 COMPLETE_MANY = f"""
 UPDATE jobs SET status = 'completed', result = done.result::jsonb,
@@ -137,6 +140,13 @@ FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[]) AS report(id, owner, 
 WHERE jobs.id = report.id AND jobs.status = 'processing' AND jobs.lease_owner = report.owner
 """
 """Running attempts' progress, kept only while their worker holds the lease."""
+
+END_CANCELLED = f"""
+UPDATE jobs SET attempt_log = {_LOG.format("$3")}, lease_owner = NULL, lease_expires_at = NULL
+WHERE id = $1 AND status = 'cancelled' AND lease_owner = $2
+RETURNING {JOB_COLUMNS}
+"""
+"""The last attempt of a job cancelled while it ran goes into its history; the lease ends."""
 
 ATTEMPT_LOG = "SELECT coalesce(attempt_log, '[]'::jsonb) FROM jobs WHERE id = $1"
 

@@ -156,6 +156,15 @@ class SqliteJobStore:
             conn.execute(sql.INSERT_DEAD_LETTER, (*_encode_dead_letter(entry), queue_pending))
         return failed, entry
 
+    async def cancelled_among(self, job_ids: Sequence[UUID]) -> set[UUID]:
+        ids = json.dumps([job_id.hex for job_id in job_ids])
+        return {UUID(hex=row[0]) for row in self._rows(sql.CANCELLED_AMONG, {"ids": ids})}
+
+    async def end_cancelled(self, job: Job, attempt: Attempt) -> Job | None:
+        with self._transaction() as conn:
+            row = conn.execute(sql.END_CANCELLED, _ended(job, attempt)).fetchone()
+        return None if row is None else decode_job(row)
+
     async def prune(self, before: datetime, limit: int) -> int:
         with self._transaction() as conn:
             deleted: int = conn.execute(

@@ -88,9 +88,21 @@ RETURNING {JOB_COLUMNS}
 RENEW_LEASES = """
 UPDATE jobs SET lease_expires_at = :lease_until
 WHERE id IN (SELECT value FROM json_each(:ids)) AND lease_owner = :owner
-  AND status = 'processing'
+  AND status IN ('processing', 'cancelled')
 RETURNING id
 """
+"""A job cancelled while it runs stays held: its worker is still stopping its handler."""
+
+CANCELLED_AMONG = """
+SELECT id FROM jobs WHERE id IN (SELECT value FROM json_each(:ids)) AND status = 'cancelled'
+"""
+
+END_CANCELLED = f"""
+UPDATE jobs SET {_LOGGED}, lease_owner = NULL, lease_expires_at = NULL
+WHERE id = :id AND status = 'cancelled' AND lease_owner = :owner
+RETURNING {JOB_COLUMNS}
+"""
+"""The last attempt of a job cancelled while it ran goes into its history; the lease ends."""
 
 # The outcomes below apply only while the worker still holds the lease it took.
 _HELD = "id = :id AND status = 'processing' AND lease_owner = :owner"

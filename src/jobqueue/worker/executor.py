@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
+from uuid import UUID
 
 import structlog
 
@@ -30,6 +31,8 @@ from jobqueue.handlers.registry import (
 
 log = structlog.get_logger(__name__)
 
+CANCELLED = "CancelledError: the job was cancelled while this attempt ran"
+
 
 class JobExecutor:
     """Calls handlers: coroutines on the event loop, plain functions each in a thread of its own."""
@@ -45,25 +48,56 @@ class JobExecutor:
         self.settings = settings
         self.max_result_bytes = settings.job_result_max_bytes
         self.progress = progress
+        self._running: dict[UUID, tuple[JobContext, asyncio.Timeout]] = {}
+
+    def running(self) -> list[UUID]:
+        """The jobs whose handler runs now."""
+        return list(self._running)
+
+    def cancel(self, job_id: UUID, grace_s: float) -> None:
+        """The job was cancelled: tell its handler (``ctx.cancelled``) and end it after
+        ``grace_s`` if it has not stopped by then."""
+        run = self._running.get(job_id)
+        if run is None or run[0].cancelled.is_set():
+            return
+        ctx, deadline = run
+        ctx.cancelled.set()
+        stop_at = asyncio.get_running_loop().time() + grace_s
+        deadline.reschedule(min(stop_at, deadline.when() or stop_at))
+        log.info("job cancelled while it runs; its handler is told", grace_s=grace_s)
 
     async def execute(self, job: Job) -> Outcome:
         """Run ``job``'s handler once; every exception becomes a ``Failed`` outcome, and so
-        does a result that cannot be stored."""
+        does a result that cannot be stored, and any ending after a cancel."""
         registered = self.registry.get(job.type)
         if registered is None:
             return Failed(f"no handler for job type '{job.type}' in this worker", permanent=True)
         ctx = JobContext(
             job.id, job.type, job.attempts, job.max_attempts, self.settings, self._reporter(job)
         )
-        timeout_ms = registered.timeout_ms or self.settings.job_timeout_ms
         began = Began(utcnow(), time.perf_counter())
         log.info("job started")
         try:
-            async with asyncio.timeout(timeout_ms / 1000):
+            outcome = await self._run(job, registered, ctx, began)
+        finally:
+            self._running.pop(job.id, None)
+        if ctx.cancelled.is_set():
+            return Failed(CANCELLED, permanent=True, started_at=began.at, duration_ms=began.ms())
+        return outcome
+
+    async def _run(
+        self, job: Job, registered: RegisteredHandler, ctx: JobContext, began: Began
+    ) -> Outcome:
+        timeout_ms = registered.timeout_ms or self.settings.job_timeout_ms
+        try:
+            async with asyncio.timeout(timeout_ms / 1000) as deadline:
+                self._running[job.id] = (ctx, deadline)
                 result = await _call(registered, job.payload, ctx)
         except PermanentError as exc:
             return self._failed(exc, began, permanent=True)
         except TimeoutError:
+            if ctx.cancelled.is_set():
+                return Failed(CANCELLED, permanent=True)
             return self._timed_out(timeout_ms, registered, began)
         except Exception as exc:
             return self._failed(exc, began, permanent=False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 import structlog
@@ -18,24 +17,17 @@ rows another one holds) and cheap when nothing is due."""
 
 
 class Retention:
-    """Prunes completed and cancelled jobs older than ``keep`` until cancelled."""
+    """Prunes completed and cancelled jobs older than ``keep`` (``prune_once`` runs every
+    PRUNE_INTERVAL_S)."""
 
-    def __init__(
-        self, service: JobService, keep: timedelta, interval_s: float = PRUNE_INTERVAL_S
-    ) -> None:
+    def __init__(self, service: JobService, keep: timedelta) -> None:
         self.service = service
         self.keep = keep
-        self.interval_s = interval_s
         self._failures = LogThrottle()
 
-    async def run(self) -> None:
-        """Prune once per interval; a failure (the database is down) waits for the next."""
-        while True:
-            await asyncio.sleep(self.interval_s)
-            await self.prune_once()
-
     async def prune_once(self) -> int:
-        """One pass; how many jobs were deleted (0 when it failed)."""
+        """One pass; how many jobs were deleted (0 when it failed: the database is down, and
+        the next pass tries again)."""
         try:
             deleted = await self.service.prune(self.keep)
         except Exception as exc:

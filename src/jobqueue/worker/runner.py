@@ -13,9 +13,11 @@ from jobqueue.log_throttle import LogThrottle
 from jobqueue.queue.base import Broker, Consumer
 from jobqueue.service import JobService
 from jobqueue.store.base import StoreUnavailableError
+from jobqueue.worker.cancels import CHECK_INTERVAL_S, CancelWatch
 from jobqueue.worker.executor import JobExecutor
+from jobqueue.worker.periodic import every
 from jobqueue.worker.progress import ProgressWriter
-from jobqueue.worker.retention import Retention
+from jobqueue.worker.retention import PRUNE_INTERVAL_S, Retention
 
 log = structlog.get_logger(__name__)
 
@@ -49,14 +51,10 @@ class Worker:
         self._unrecorded = LogThrottle()
 
     async def run(self) -> None:
-        """Work until ``stop``; returns once running jobs finished or were handed back.
-        Beside the jobs: the broker's recovery and, unless RETAIN_COMPLETED is 0, retention."""
+        """Work until ``stop``; returns once running jobs finished or were handed back."""
         log.info("Worker started", queue=self.queue_name, concurrency=self.concurrency)
         self.started.set()
-        chores = [asyncio.create_task(self.broker.recovery(self.service), name="jobqueue-recovery")]
-        if self.settings.retain_completed:
-            retention = Retention(self.service, self.settings.retain_completed)
-            chores.append(asyncio.create_task(retention.run(), name="jobqueue-retention"))
+        chores = self._start_chores()
         try:
             await self.consumer.run()
         finally:
@@ -66,6 +64,19 @@ class Worker:
             if self.progress is not None:
                 await self.progress.close()
         log.info("Worker stopped")
+
+    def _start_chores(self) -> list[asyncio.Task[None]]:
+        """Beside the jobs: the broker's recovery, the watch for cancels of running jobs and,
+        unless RETAIN_COMPLETED is 0, retention."""
+        cancels = CancelWatch(self.service, self.executor, self.settings.job_cancel_grace_ms / 1000)
+        chores = {
+            "recovery": self.broker.recovery(self.service),
+            "cancels": every(CHECK_INTERVAL_S, cancels.check_once),
+        }
+        if self.settings.retain_completed:
+            retention = Retention(self.service, self.settings.retain_completed)
+            chores["retention"] = every(PRUNE_INTERVAL_S, retention.prune_once)
+        return [asyncio.create_task(chore, name=f"jobqueue-{n}") for n, chore in chores.items()]
 
     def stop(self) -> None:
         """Stop claiming; running jobs get SHUTDOWN_GRACE_MS to finish."""
