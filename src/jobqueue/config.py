@@ -11,6 +11,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from jobqueue.domain.retry import RetryPolicy
+from jobqueue.domain.schedules import parse_schedules
 
 CommaList = Annotated[list[str], NoDecode]
 
@@ -118,6 +119,10 @@ class Settings(BaseSettings):
     """Redis mode: how often the reconciler re-enqueues pending jobs missing from the queue;
     a job left without a queue entry (crash, outage, flushed Redis) runs again within about
     twice this time."""
+    schedules: str = ""
+    """Recurring jobs: ``type=cron`` entries separated by ``;`` (UTC), e.g.
+    ``report=0 3 * * *; cleanup=*/15 * * * *``; a type named here takes this cron instead of
+    its handler's."""
     retain_completed: timedelta = timedelta(days=7)
     """How long completed and cancelled jobs are kept after they finished (``7d``, ``12h``,
     ``30m``, ``90s``); workers delete older ones every minute, in small batches. ``0`` keeps
@@ -127,6 +132,13 @@ class Settings(BaseSettings):
     """Redis mode: most jobs the reconciler checks per round (bounds each round's work)."""
 
     _durations = field_validator("retain_completed", mode="before")(parse_duration)
+
+    @field_validator("schedules")
+    @classmethod
+    def _readable_schedules(cls, value: str) -> str:
+        parse_schedules(value)  # refuse at start what the scheduler could not read
+        return value
+
     _split = field_validator("cors_origin", "api_keys", "jobqueue_handlers", mode="before")(
         _split_commas
     )

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from jobqueue.config import Settings
 from jobqueue.domain.retry import RetryPolicies
+from jobqueue.domain.schedules import merged, parse_schedules
 from jobqueue.handlers.registry import HandlerRegistry, load_handler_modules
 from jobqueue.queue.base import Broker
 from jobqueue.queue.table import ClaimSettings, TableBroker
@@ -66,7 +67,8 @@ class Runtime:
         policies = registry.retry_policies(settings.retry_policy)
         broker = make_broker(settings, store, registry, policies)
         known = None if settings.accept_unknown_types else registry.types()
-        service = JobService(store, broker, policies, known)
+        schedules = merged(registry.schedules(), parse_schedules(settings.schedules))
+        service = JobService(store, broker, policies, known, schedules)
         return cls(settings, registry, store, broker, service)
 
     def worker(self) -> Worker:

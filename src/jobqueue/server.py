@@ -41,6 +41,7 @@ class ProcessPlan:
 def run(settings: Settings, plan: ProcessPlan) -> int:
     """Log as the settings say and run ``plan`` on uvloop until stopped; the exit status
     (2 with a one-line reason on stderr when it could not start)."""
+    from jobqueue.domain.schedules import InvalidScheduleError
     from jobqueue.handlers.registry import HandlerLoadError
     from jobqueue.store.migrate import MigrationError
     from jobqueue.supervisor import WorkerStartError
@@ -49,7 +50,7 @@ def run(settings: Settings, plan: ProcessPlan) -> int:
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             runner.run(run_process(settings, plan))
-    except (HandlerLoadError, MigrationError, WorkerStartError) as exc:
+    except (HandlerLoadError, InvalidScheduleError, MigrationError, WorkerStartError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

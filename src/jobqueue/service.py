@@ -38,6 +38,7 @@ from jobqueue.domain.jobs import (
 )
 from jobqueue.domain.outcome import Failed, Outcome, Succeeded
 from jobqueue.domain.retry import GiveUp, RetryLater, RetryPolicies, RetryPolicy
+from jobqueue.domain.schedules import InvalidScheduleError, Schedule
 from jobqueue.log_throttle import LogThrottle
 from jobqueue.queue.base import Broker
 from jobqueue.store.base import DuplicateIdempotencyKeyError, JobStore
@@ -60,14 +61,18 @@ class JobService:
         broker: Broker,
         policy: RetryPolicy | RetryPolicies,
         known_types: Collection[str] | None,
+        schedules: Sequence[Schedule] = (),
     ) -> None:
         """``known_types`` None accepts any type (an API serving remote workers); ``policy``
-        is the settings' retry rule, or that and each type's own."""
+        is the settings' retry rule, or that and each type's own; ``schedules`` are the
+        recurring jobs in force."""
         self.store = store
         self.broker = broker
         self.policies = policy if isinstance(policy, RetryPolicies) else RetryPolicies(policy)
         """The retry rule of each job type (its handler's own, or the settings')."""
         self.known_types = known_types
+        self.schedules = list(schedules)
+        self._check_schedules()
         self._enqueue_failures = LogThrottle()
 
     async def create(self, new: NewJob) -> tuple[Job, bool]:
@@ -164,6 +169,16 @@ class JobService:
             completed = await self.store.complete(job, attempt, outcome.result)
             return await self._dropped_if_none(job, completed, attempt)
         return await self._record_failure(job, outcome, attempt)
+
+    def next_runs(self) -> list[tuple[Schedule, datetime]]:
+        """Each recurring job with the time of its next tick."""
+        now = utcnow()
+        return [(schedule, schedule.next_tick(now)) for schedule in self.schedules]
+
+    async def keys_taken(self, keys: Collection[str]) -> set[str]:
+        """Those of the idempotency keys that a job holds."""
+        jobs = await self.store.find_by_idempotency_keys(keys) if keys else []
+        return {job.idempotency_key for job in jobs if job.idempotency_key is not None}
 
     async def cancelled_among(self, job_ids: Sequence[UUID]) -> set[UUID]:
         """Those of the jobs a worker runs that were cancelled meanwhile."""
@@ -286,6 +301,15 @@ class JobService:
                 error=str(exc),
                 count=len(jobs),
             )
+
+    def _check_schedules(self) -> None:
+        for schedule in self.schedules:
+            if self.known_types is not None and schedule.job_type not in self.known_types:
+                raise InvalidScheduleError(
+                    f"a schedule names job type '{schedule.job_type}', which has no handler "
+                    "here: load its module with JOBQUEUE_HANDLERS (known types: "
+                    f"{', '.join(sorted(self.known_types)) or 'none'})"
+                )
 
     def _check_type(self, job_type: str) -> None:
         if self.known_types is not None and job_type not in self.known_types:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from tests.integration import behaviour_handlers as handlers
-from tests.integration.conftest import Service
+from tests.integration.conftest import Service, make_settings, running_service
 
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 STATUSES = {"pending", "processing", "completed", "failed", "cancelled"}
@@ -417,3 +418,31 @@ async def wait_for_history(service: Service, job_id: str, count: int) -> list[di
             return history
         await asyncio.sleep(0.02)
     raise AssertionError(f"job {job_id} has {len(history)} attempts, not {count}")
+
+
+async def test_a_schedule_makes_jobs_at_its_ticks_and_shows_its_next_run(
+    database_url: str, tmp_path: Path
+) -> None:
+    settings = make_settings(database_url, tmp_path, schedules="sync-echo=* * * * * *")
+    async with running_service(settings) as service:
+        [schedule] = (await service.client.get("/api/schedules")).json()
+        assert (schedule["type"], schedule["cron"], schedule["payload"]) == (
+            "sync-echo",
+            "* * * * * *",
+            {},
+        )
+        assert ISO_MS.match(schedule["nextRunAt"])
+        assert schedule["nextRunAt"] > datetime.now(UTC).isoformat()[:23]
+        jobs: list[dict[str, Any]] = []
+        for _ in range(300):  # every second: two ticks within 3 s
+            jobs = (await service.client.get("/api/jobs", params={"type": "sync-echo"})).json()
+            if sum(job["status"] == "completed" for job in jobs) >= 2:
+                break
+            await asyncio.sleep(0.01)
+        assert sum(job["status"] == "completed" for job in jobs) >= 2, jobs
+        ticks = (
+            [job["idempotencyKey"] for job in jobs]
+            if jobs and "idempotencyKey" in jobs[0]
+            else None
+        )
+        assert ticks is None or len(set(ticks)) == len(ticks)

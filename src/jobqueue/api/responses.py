@@ -8,6 +8,7 @@ Key order and formats follow ``JobOut`` and ``DeadLetterOut``, the Node service'
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -15,6 +16,7 @@ from starlette.responses import Response
 
 from jobqueue.domain.attempts import Attempt
 from jobqueue.domain.jobs import DeadLetter, Job, iso_ms
+from jobqueue.domain.schedules import Schedule
 
 
 def job_json(job: Job) -> dict[str, Any]:
@@ -47,6 +49,16 @@ def attempt_json(attempt: Attempt) -> dict[str, Any]:
         "outcome": attempt.outcome,
         "error": attempt.error,
         "durationMs": attempt.duration_ms,
+    }
+
+
+def schedule_json(schedule: Schedule, next_run_at: datetime) -> dict[str, Any]:
+    """A recurring job on the wire (``ScheduleOut``)."""
+    return {
+        "type": schedule.job_type,
+        "cron": schedule.cron,
+        "payload": schedule.payload,
+        "nextRunAt": iso_ms(next_run_at),
     }
 
 

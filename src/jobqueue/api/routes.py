@@ -13,7 +13,13 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 
 from jobqueue.api.jsonbody import StrictJsonRoute
-from jobqueue.api.responses import attempt_json, dead_letter_json, job_json, json_response
+from jobqueue.api.responses import (
+    attempt_json,
+    dead_letter_json,
+    job_json,
+    json_response,
+    schedule_json,
+)
 from jobqueue.api.schemas import (
     AttemptOut,
     BatchBody,
@@ -21,6 +27,7 @@ from jobqueue.api.schemas import (
     DeadLetterOut,
     ErrorOut,
     JobOut,
+    ScheduleOut,
     StorableText,
     UpdateJobBody,
 )
@@ -153,6 +160,13 @@ async def delete_job(job_id: JobId, request: Request) -> Response:
     """Delete a job and its queued trigger."""
     await service_of(request).delete(job_id)
     return Response(status_code=204)
+
+
+@router.get("/schedules", response_model=list[ScheduleOut])
+async def schedules(request: Request) -> Response:
+    """Recurring jobs (``@handler(cron=...)`` and SCHEDULES) with their next run."""
+    runs = service_of(request).next_runs()
+    return json_response([schedule_json(schedule, at) for schedule, at in runs])
 
 
 @router.get("/dlq", response_model=list[DeadLetterOut])

@@ -137,6 +137,15 @@ class AttemptOut(CamelModel):
     duration_ms: float | None = Field(description="The handler's run time; null when lost")
 
 
+class ScheduleOut(CamelModel):
+    """A recurring job: its type, when (cron, UTC), with what payload, and its next run."""
+
+    type: str
+    cron: str
+    payload: dict[str, Any]
+    next_run_at: Timestamp
+
+
 class DeadLetterOut(CamelModel):
     """A dead-letter entry: the Node service's DLQ job data."""
 

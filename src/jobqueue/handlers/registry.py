@@ -12,6 +12,7 @@ from uuid import UUID
 
 from jobqueue.domain.jobs import JSONObject, JSONValue
 from jobqueue.domain.retry import Backoff, RetryPolicies, RetryPolicy
+from jobqueue.domain.schedules import Schedule
 
 if TYPE_CHECKING:
     from jobqueue.config import Settings
@@ -113,6 +114,8 @@ class RegisteredHandler:
     func: Handler
     is_async: bool
     policy: TypePolicy = TypePolicy()
+    schedule: Schedule | None = None
+    """Make a job of this type at every tick of a cron expression."""
 
     @property
     def timeout_ms(self) -> int | None:
@@ -126,7 +129,13 @@ class HandlerRegistry:
     def __init__(self) -> None:
         self._handlers: dict[str, RegisteredHandler] = {}
 
-    def register(self, job_type: str, func: Handler, policy: TypePolicy | None = None) -> None:
+    def register(
+        self,
+        job_type: str,
+        func: Handler,
+        policy: TypePolicy | None = None,
+        schedule: Schedule | None = None,
+    ) -> None:
         """Register ``func`` for ``job_type``; a second handler for one type is an error."""
         if not 1 <= len(job_type) <= 100:
             raise ValueError("a job type has 1 to 100 characters")
@@ -134,7 +143,13 @@ class HandlerRegistry:
         if known is not None and known.func is not func:
             raise ValueError(f"job type '{job_type}' already has a handler: {known.func!r}")
         is_async = inspect.iscoroutinefunction(func)
-        self._handlers[job_type] = RegisteredHandler(func, is_async, policy or TypePolicy())
+        self._handlers[job_type] = RegisteredHandler(
+            func, is_async, policy or TypePolicy(), schedule
+        )
+
+    def schedules(self) -> list[Schedule]:
+        """The recurring jobs handlers declare (``cron=``)."""
+        return [h.schedule for h in self._handlers.values() if h.schedule is not None]
 
     def retry_policies(self, default: RetryPolicy) -> RetryPolicies:
         """``default``, and the policy of every type whose handler declares its own."""
@@ -168,6 +183,7 @@ def handler(
     max_attempts: int | None = None,
     backoff_ms: int | None = None,
     backoff: Backoff | str | None = None,
+    cron: str | None = None,
     into: HandlerRegistry | None = None,
 ) -> Callable[[H], H]:
     """Register the decorated function as the handler of ``job_type``.
@@ -176,16 +192,18 @@ def handler(
     a plain function runs in a thread of its own. What it returns is the job's result.
     The options override settings for this type: ``timeout_ms`` (JOB_TIMEOUT_MS),
     ``max_attempts`` (JOB_MAX_ATTEMPTS; a job's own maxAttempts still wins), ``backoff_ms``
-    (JOB_BACKOFF_MS) and ``backoff``, ``"exponential"`` or ``"fixed"``.
+    (JOB_BACKOFF_MS) and ``backoff``, ``"exponential"`` or ``"fixed"``. ``cron`` makes a job
+    of this type (empty payload) at every tick of a cron expression, in UTC.
     """
     try:
         kind = None if backoff is None else Backoff(backoff)
         policy = TypePolicy(timeout_ms, max_attempts, backoff_ms, kind)
+        schedule = None if cron is None else Schedule(job_type, cron)
     except ValueError as exc:
         raise ValueError(f"@handler('{job_type}'): {exc}") from exc
 
     def decorate(func: H) -> H:
-        (into or registry).register(job_type, func, policy)
+        (into or registry).register(job_type, func, policy, schedule)
         return func
 
     return decorate

@@ -18,6 +18,7 @@ from jobqueue.worker.executor import JobExecutor
 from jobqueue.worker.periodic import every
 from jobqueue.worker.progress import ProgressWriter
 from jobqueue.worker.retention import PRUNE_INTERVAL_S, Retention
+from jobqueue.worker.scheduler import Scheduler
 
 log = structlog.get_logger(__name__)
 
@@ -66,12 +67,13 @@ class Worker:
         log.info("Worker stopped")
 
     def _start_chores(self) -> list[asyncio.Task[None]]:
-        """Beside the jobs: the broker's recovery, the watch for cancels of running jobs and,
-        unless RETAIN_COMPLETED is 0, retention."""
+        """Beside the jobs: the broker's recovery, the watch for cancels of running jobs, the
+        recurring jobs and, unless RETAIN_COMPLETED is 0, retention."""
         cancels = CancelWatch(self.service, self.executor, self.settings.job_cancel_grace_ms / 1000)
         chores = {
             "recovery": self.broker.recovery(self.service),
             "cancels": every(CHECK_INTERVAL_S, cancels.check_once),
+            "schedules": Scheduler(self.service, self.service.schedules).run(),
         }
         if self.settings.retain_completed:
             retention = Retention(self.service, self.settings.retain_completed)
