@@ -145,7 +145,8 @@ async def retry_job(job_id: JobId, request: Request) -> Response:
 
 @router.post("/jobs/{id}/cancel", response_model=JobOut, responses=_CONFLICT)
 async def cancel_job(job_id: JobId, request: Request) -> Response:
-    """Cancel a pending job (409 from any other status)."""
+    """Cancel a pending or running job (409 once it has finished); a running one's handler is
+    told and, after JOB_CANCEL_GRACE_MS, stopped."""
     return json_response(job_json(await service_of(request).cancel(job_id)))
 
 
