@@ -34,13 +34,14 @@ def make_broker(
     if settings.queue_url is not None:
         from jobqueue.queue.bullmq import BullMQBroker
 
-        return BullMQBroker(settings, store, policies)
+        return BullMQBroker(settings, store, policies, registry.limits())
     claims = ClaimSettings(
         owner=worker_id(),
         lease=timedelta(milliseconds=settings.job_lease_ms),
         poll_interval_s=settings.job_poll_interval_ms / 1000,
         prefetch=settings.worker_prefetch,
         job_types=registry.types(),
+        limits=registry.limits(),
     )
     return TableBroker(store, claims)
 

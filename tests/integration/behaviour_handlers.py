@@ -140,3 +140,15 @@ async def cooperative(payload: dict[str, Any], ctx: JobContext) -> None:
     started[ctx.job_id].set()
     await asyncio.wait_for(ctx.cancelled.wait(), 30)
     heard_cancel.add(ctx.job_id)
+
+
+runs: list[tuple[float, float]] = []
+"""(start, end) of every ``one-at-a-time`` run, in monotonic seconds."""
+
+
+@handler("one-at-a-time", concurrency=1)
+async def one_at_a_time(payload: dict[str, Any], ctx: JobContext) -> None:
+    """Take 50 ms; its type runs one job at a time over every process."""
+    begun = time.monotonic()
+    await asyncio.sleep(0.05)
+    runs.append((begun, time.monotonic()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -446,3 +447,13 @@ async def test_a_schedule_makes_jobs_at_its_ticks_and_shows_its_next_run(
             else None
         )
         assert ticks is None or len(set(ticks)) == len(ticks)
+
+
+async def test_a_type_with_concurrency_1_runs_one_job_at_a_time(service: Service) -> None:
+    handlers.runs.clear()
+    jobs = [await service.create("one-at-a-time") for _ in range(5)]
+    for job in jobs:
+        await service.wait_for(job["id"], "completed")
+    ordered = sorted(handlers.runs)
+    assert len(ordered) == 5
+    assert all(end <= later for (_, end), (later, _) in itertools.pairwise(ordered)), ordered

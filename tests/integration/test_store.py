@@ -12,7 +12,8 @@ from uuid import uuid4
 import pytest
 
 from jobqueue.domain.jobs import Job, JobFilter, JobStatus, ProgressReport, utcnow
-from jobqueue.store.base import DuplicateIdempotencyKeyError, JobStore
+from jobqueue.domain.limits import TypeLimit
+from jobqueue.store.base import DuplicateIdempotencyKeyError, JobStore, TypeLimitReachedError
 from jobqueue.store.factory import open_store
 from tests.unit.factories import ended, make_job
 
@@ -212,3 +213,29 @@ async def test_progress_is_kept_for_the_lease_holder_and_cleared_by_the_next_cla
     await store.schedule_retry(job, utcnow(), "again", ended(job, "again"))
     (again,) = await store.claim("w2", 1, utcnow() + LEASE)
     assert (again.progress, again.progress_message) == (None, None)
+
+
+async def test_a_type_limit_holds_over_every_claimant(store: JobStore) -> None:
+    await store.insert([new_job(type="limited") for _ in range(6)] + [new_job(type="free")])
+    two = TypeLimit(concurrency=2)
+    first = await store.claim_limited("w1", "limited", two, 5, utcnow() + LEASE)
+    assert [job.type for job in first] == ["limited", "limited"]
+    assert await store.claim_limited("w2", "limited", two, 5, utcnow() + LEASE) == []
+    await store.complete(first[0], ended(first[0]))  # a slot frees
+    [third] = await store.claim_limited("w2", "limited", two, 5, utcnow() + LEASE)
+    assert third.lease_owner == "w2"
+    pending = await store.list_jobs(JobFilter(status=JobStatus.PENDING, type="limited"))
+    with pytest.raises(TypeLimitReachedError):
+        await store.start_limited(pending[0].id, "w3", utcnow() + LEASE, utcnow(), two)
+
+
+async def test_a_rate_limit_counts_the_starts_of_the_last_second(store: JobStore) -> None:
+    jobs = [new_job(type="limited") for _ in range(5)]
+    await store.insert(jobs)
+    three_a_second = TypeLimit(rate=3)
+    taken = await store.claim_limited("w1", "limited", three_a_second, 2, utcnow() + LEASE)
+    taken += await store.claim_limited("w2", "limited", three_a_second, 5, utcnow() + LEASE)
+    assert len(taken) == 3
+    left = {job.id for job in jobs} - {job.id for job in taken}
+    with pytest.raises(TypeLimitReachedError):
+        await store.start_limited(left.pop(), "w3", utcnow() + LEASE, utcnow(), three_a_second)

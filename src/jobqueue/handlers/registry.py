@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
 from jobqueue.domain.jobs import JSONObject, JSONValue
+from jobqueue.domain.limits import TypeLimit
 from jobqueue.domain.retry import Backoff, RetryPolicies, RetryPolicy
 from jobqueue.domain.schedules import Schedule
 
@@ -116,6 +117,8 @@ class RegisteredHandler:
     policy: TypePolicy = TypePolicy()
     schedule: Schedule | None = None
     """Make a job of this type at every tick of a cron expression."""
+    limit: TypeLimit | None = None
+    """Concurrency and rate limits of this type over all worker processes."""
 
     @property
     def timeout_ms(self) -> int | None:
@@ -135,6 +138,7 @@ class HandlerRegistry:
         func: Handler,
         policy: TypePolicy | None = None,
         schedule: Schedule | None = None,
+        limit: TypeLimit | None = None,
     ) -> None:
         """Register ``func`` for ``job_type``; a second handler for one type is an error."""
         if not 1 <= len(job_type) <= 100:
@@ -144,8 +148,12 @@ class HandlerRegistry:
             raise ValueError(f"job type '{job_type}' already has a handler: {known.func!r}")
         is_async = inspect.iscoroutinefunction(func)
         self._handlers[job_type] = RegisteredHandler(
-            func, is_async, policy or TypePolicy(), schedule
+            func, is_async, policy or TypePolicy(), schedule, limit
         )
+
+    def limits(self) -> dict[str, TypeLimit]:
+        """The types whose handlers declare ``concurrency`` or ``rate``, with their limits."""
+        return {t: h.limit for t, h in self._handlers.items() if h.limit is not None}
 
     def schedules(self) -> list[Schedule]:
         """The recurring jobs handlers declare (``cron=``)."""
@@ -184,6 +192,8 @@ def handler(
     backoff_ms: int | None = None,
     backoff: Backoff | str | None = None,
     cron: str | None = None,
+    concurrency: int | None = None,
+    rate: int | None = None,
     into: HandlerRegistry | None = None,
 ) -> Callable[[H], H]:
     """Register the decorated function as the handler of ``job_type``.
@@ -194,16 +204,20 @@ def handler(
     ``max_attempts`` (JOB_MAX_ATTEMPTS; a job's own maxAttempts still wins), ``backoff_ms``
     (JOB_BACKOFF_MS) and ``backoff``, ``"exponential"`` or ``"fixed"``. ``cron`` makes a job
     of this type (empty payload) at every tick of a cron expression, in UTC.
+    ``concurrency`` and ``rate`` bound the jobs of this type running at once and started per
+    second over all worker processes sharing the database.
     """
     try:
         kind = None if backoff is None else Backoff(backoff)
         policy = TypePolicy(timeout_ms, max_attempts, backoff_ms, kind)
         schedule = None if cron is None else Schedule(job_type, cron)
+        limited = concurrency is not None or rate is not None
+        limit = TypeLimit(concurrency, rate) if limited else None
     except ValueError as exc:
         raise ValueError(f"@handler('{job_type}'): {exc}") from exc
 
     def decorate(func: H) -> H:
-        (into or registry).register(job_type, func, policy, schedule)
+        (into or registry).register(job_type, func, policy, schedule, limit)
         return func
 
     return decorate

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from jobqueue.domain.jobs import DeadLetter, Job, JobFilter
+from jobqueue.domain.limits import TypeLimit
 from jobqueue.domain.outcome import Outcome
 
 
@@ -31,6 +32,20 @@ class Leases(Protocol):
     ) -> Job | None:
         """Start the next attempt of a pending job due by ``due_by`` (a pushing queue's
         delivery); None when it is not pending, not due yet, or gone."""
+        ...
+
+    async def claim_limited(
+        self, owner: str, job_type: str, limit: TypeLimit, want: int, lease_until: datetime
+    ) -> list[Job]:
+        """As ``claim`` for one type, taking no more than ``limit`` leaves room for over all
+        processes."""
+        ...
+
+    async def start_limited(
+        self, job_id: UUID, owner: str, lease_until: datetime, due_by: datetime, limit: TypeLimit
+    ) -> Job | None:
+        """As ``start``, for a job of a limited type; TypeLimitReachedError when the limit
+        leaves no room now."""
         ...
 
     async def get(self, job_id: UUID) -> Job | None:

@@ -12,7 +12,7 @@ answers 503 naming redis.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import TypeVar
 from uuid import UUID
 
@@ -21,6 +21,7 @@ from bullmq import Queue
 
 from jobqueue.config import Settings
 from jobqueue.domain.jobs import DeadLetter, Job
+from jobqueue.domain.limits import TypeLimit
 from jobqueue.domain.retry import RetryPolicies
 from jobqueue.queue.base import Broker, Consumer, JobRunner, Leases, Repairs
 from jobqueue.queue.bullmq_consumer import BullMQConsumer
@@ -57,7 +58,11 @@ class BullMQBroker(Broker):
     keeps_dead_letters = True
 
     def __init__(
-        self, settings: Settings, leases: Leases, policies: RetryPolicies | None = None
+        self,
+        settings: Settings,
+        leases: Leases,
+        policies: RetryPolicies | None = None,
+        limits: Mapping[str, TypeLimit] | None = None,
     ) -> None:
         """Connects lazily: nothing touches Redis until the first call. ``policies`` give
         each BullMQ job the backoff of its type (so BullMQ retries when our rule does)."""
@@ -66,6 +71,7 @@ class BullMQBroker(Broker):
         self.settings = settings
         self.leases = leases
         self.policies = policies or RetryPolicies(settings.retry_policy)
+        self.limits = dict(limits or {})
         self.url = settings.queue_url
         self.timeout_s = settings.redis_timeout_ms / 1000
         self.target = RedisTarget(self.url, self.timeout_s)
@@ -132,6 +138,7 @@ class BullMQBroker(Broker):
             redis=self.target,
             settings=self.settings,
             on_connected=self.note_connected,
+            limits=self.limits,
         )
 
     async def recovery(self, repairs: Repairs) -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -33,6 +33,7 @@ from bullmq import DelayedError, UnrecoverableError, Worker
 
 from jobqueue.config import Settings
 from jobqueue.domain.jobs import Job, JobStatus, job_fields, utcnow
+from jobqueue.domain.limits import TypeLimit
 from jobqueue.queue.base import Consumer, JobRunner, Leases
 from jobqueue.queue.bullmq_pipeline import PipelinedMoves
 from jobqueue.queue.bullmq_wire import (
@@ -45,12 +46,14 @@ from jobqueue.queue.bullmq_wire import (
     worker_options,
 )
 from jobqueue.queue.prefetch import PrefetchWindow
+from jobqueue.store.base import TypeLimitReachedError
 
 log = structlog.get_logger(__name__)
 
 _RUNNABLE = frozenset({JobStatus.PENDING, JobStatus.PROCESSING})
 _EARLY_TOLERANCE = timedelta(milliseconds=10)
 _DB_ERROR_DELAY = timedelta(seconds=1)  # a delivery that met a database error tries again then
+_LIMIT_RETRY = timedelta(milliseconds=500)  # a job over its type's limit looks for room again
 _CONNECT_RETRY_S = 1.0
 _CLOSE_TIMEOUT_S = 5.0
 
@@ -71,9 +74,12 @@ class BullMQConsumer(Consumer):
         redis: RedisTarget,
         settings: Settings,
         on_connected: Callable[[], None],
+        limits: Mapping[str, TypeLimit] | None = None,
     ) -> None:
-        """``on_connected`` is called once Redis answers (the startup line)."""
+        """``on_connected`` is called once Redis answers (the startup line); a delivery of a
+        type in ``limits`` starts only within its limit, else it goes back for a moment."""
         self.leases = leases
+        self.limits = dict(limits or {})
         self.redis = redis
         self.settings = settings
         self.on_connected = on_connected
@@ -153,10 +159,12 @@ class BullMQConsumer(Consumer):
             owner = token or str(self.worker.id)
             lease_until = utcnow() + self.lease
             due_by = utcnow() + _EARLY_TOLERANCE
-            started = await self.leases.start(row_id, owner, lease_until, due_by)
+            started = await self._start(job, row_id, owner, lease_until, due_by)
             if started is not None:
                 return started  # the usual case: one round trip
             current = await self.leases.get(row_id)
+        except TypeLimitReachedError:
+            await self._put_back(job, token, utcnow() + _LIMIT_RETRY)
         except Exception as exc:
             log.error("could not start the job; it runs later", job_id=str(row_id), error=str(exc))
             await self._put_back(job, token, utcnow() + _DB_ERROR_DELAY)
@@ -166,6 +174,17 @@ class BullMQConsumer(Consumer):
             await self._put_back(job, token, current.next_run_at)  # not due yet
         _settle(await self._record_lost_attempt(current))
         return None
+
+    async def _start(
+        self, job: Any, row_id: UUID, owner: str, lease_until: datetime, due_by: datetime
+    ) -> Job | None:
+        """Start the row's attempt; within its type's limit when it has one (the type is the
+        BullMQ job's name, or ``type`` in the data of a Node-made job)."""
+        job_type = (job.data or {}).get("type") or job.name
+        limit = self.limits.get(str(job_type))
+        if limit is None:
+            return await self.leases.start(row_id, owner, lease_until, due_by)
+        return await self.leases.start_limited(row_id, owner, lease_until, due_by, limit)
 
     async def _record_lost_attempt(self, current: Job) -> Job | None:
         """A re-delivered processing row: its worker died (BullMQ's stalled check gave it

@@ -13,14 +13,15 @@ import asyncio
 import collections
 import contextlib
 import functools
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from uuid import UUID
 
 import structlog
 
 from jobqueue.domain.jobs import Job, job_fields, utcnow
+from jobqueue.domain.limits import TypeLimit
 from jobqueue.domain.outcome import Outcome
 from jobqueue.queue.base import Broker, Consumer, JobRunner, Leases, Repairs
 from jobqueue.store.base import StoreUnavailableError
@@ -44,6 +45,16 @@ class ClaimSettings:
     """Jobs claimed ahead of the handler slots."""
     job_types: Sequence[str] | None = None
     """Claim only these types (the ones this process has handlers for); None: any."""
+    limits: Mapping[str, TypeLimit] = field(default_factory=dict)
+    """Types with concurrency or rate limits over all processes: each is claimed on its own,
+    within what its limit leaves."""
+
+    @property
+    def unlimited_types(self) -> Sequence[str] | None:
+        """The types claimed together, without a limit."""
+        if self.job_types is None:
+            return None
+        return [job_type for job_type in self.job_types if job_type not in self.limits]
 
 
 class TableBroker(Broker):
@@ -145,10 +156,7 @@ class TableConsumer(Consumer):
         if room < self._claim_at_least and (self.buffer or room <= 0):
             return False  # enough in hand: a finished job wakes us
         try:
-            lease_until = utcnow() + self.claims.lease
-            jobs = await self.leases.claim(
-                self.claims.owner, room, lease_until, self.claims.job_types
-            )
+            jobs = await self._claim_up_to(room)
         except Exception as exc:
             self._error_backoff_s = min(max(self._error_backoff_s * 2, 0.1), _MAX_ERROR_BACKOFF_S)
             log.error(
@@ -159,6 +167,19 @@ class TableConsumer(Consumer):
         self.buffer.extend(jobs)
         self._start_buffered()
         return len(jobs) == room and not self._stopping.is_set()
+
+    async def _claim_up_to(self, room: int) -> list[Job]:
+        """Limited types first (each within its limit), then the rest together."""
+        owner, lease_until = self.claims.owner, utcnow() + self.claims.lease
+        jobs: list[Job] = []
+        for job_type, limit in self.claims.limits.items():
+            if room > len(jobs):
+                left = room - len(jobs)
+                jobs += await self.leases.claim_limited(owner, job_type, limit, left, lease_until)
+        unlimited = self.claims.unlimited_types
+        if room > len(jobs) and (unlimited is None or unlimited):
+            jobs += await self.leases.claim(owner, room - len(jobs), lease_until, unlimited)
+        return jobs
 
     def _start_buffered(self) -> None:
         while self.buffer and len(self.running) < self.concurrency:
@@ -196,7 +217,9 @@ class TableConsumer(Consumer):
 
     async def _until_next_due(self, ceiling: float) -> float:
         try:
-            next_run_at = await self.leases.next_run_at(self.claims.job_types)
+            # A limited type's due job may have to wait for room: it is looked for at the
+            # poll interval, so that a consumer does not spin on it.
+            next_run_at = await self.leases.next_run_at(self.claims.unlimited_types)
         except Exception:
             return ceiling
         if next_run_at is None:

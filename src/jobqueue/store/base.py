@@ -11,6 +11,7 @@ from uuid import UUID
 from jobqueue.domain.attempts import Attempt
 from jobqueue.domain.changes import UpdatePlan
 from jobqueue.domain.jobs import DeadLetter, Job, JobFilter, JobStatus, JSONValue, ProgressReport
+from jobqueue.domain.limits import TypeLimit
 
 
 class StoreError(Exception):
@@ -24,6 +25,10 @@ class DuplicateIdempotencyKeyError(StoreError):
 class UnstorableValueError(StoreError):
     """The database refused a value the request carried (HTTP 400, never 503): a bad
     request, not an outage."""
+
+
+class TypeLimitReachedError(StoreError):
+    """A job of a limited type cannot start now: its type's concurrency or rate is used up."""
 
 
 class StoreUnavailableError(StoreError):
@@ -72,6 +77,20 @@ class JobStore(Protocol):
     ) -> Job | None:
         """Start the next attempt of a pending job due by ``due_by`` (a pushing queue's
         delivery); None when it is not pending, not due yet, or gone."""
+        ...
+
+    async def claim_limited(
+        self, owner: str, job_type: str, limit: TypeLimit, want: int, lease_until: datetime
+    ) -> list[Job]:
+        """As ``claim`` for one type, taking no more than ``limit`` leaves room for over all
+        processes (checked and taken in one transaction under a lock of the type's)."""
+        ...
+
+    async def start_limited(
+        self, job_id: UUID, owner: str, lease_until: datetime, due_by: datetime, limit: TypeLimit
+    ) -> Job | None:
+        """As ``start``, for a job of a type with ``limit``; TypeLimitReachedError when the
+        limit leaves no room now."""
         ...
 
     async def renew(self, owner: str, job_ids: Sequence[UUID], lease_until: datetime) -> set[UUID]:

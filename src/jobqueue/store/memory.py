@@ -20,7 +20,7 @@ import itertools
 import json
 from collections.abc import Callable, Collection, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -35,7 +35,8 @@ from jobqueue.domain.jobs import (
     ProgressReport,
     utcnow,
 )
-from jobqueue.store.base import DuplicateIdempotencyKeyError, StoreError
+from jobqueue.domain.limits import RATE_WINDOW_S, TypeLimit
+from jobqueue.store.base import DuplicateIdempotencyKeyError, StoreError, TypeLimitReachedError
 
 
 class InMemoryJobStore:
@@ -51,6 +52,8 @@ class InMemoryJobStore:
         """Dead letters still to be written to the queue's own DLQ, by insertion number."""
         self._sequence = itertools.count(1)
         self._attempts: list[Attempt] = []
+        self._starts: list[tuple[str, datetime]] = []
+        """When jobs of rate-limited types started."""
         """The history of every job, in the order attempts ended."""
 
     async def insert(self, jobs: Sequence[Job]) -> list[Job]:
@@ -112,6 +115,42 @@ class InMemoryJobStore:
             self._lease(job, job.attempts + 1, owner, lease_until, now)
             for job in due[: max(limit, 0)]
         ]
+
+    async def claim_limited(
+        self, owner: str, job_type: str, limit: TypeLimit, want: int, lease_until: datetime
+    ) -> list[Job]:
+        """As ``claim`` for one type, no more than ``limit`` leaves room for."""
+        room = min(want, self._room(job_type, limit))
+        claimed = await self.claim(owner, room, lease_until, [job_type]) if room > 0 else []
+        self._note_starts(job_type, limit, len(claimed))
+        return claimed
+
+    async def start_limited(
+        self, job_id: UUID, owner: str, lease_until: datetime, due_by: datetime, limit: TypeLimit
+    ) -> Job | None:
+        """As ``start``; TypeLimitReachedError when ``limit`` leaves no room."""
+        job = self._jobs.get(job_id)
+        if job is None:
+            return None
+        if self._room(job.type, limit) <= 0:
+            raise TypeLimitReachedError(f"job type {job.type!r} is at its limit")
+        started = await self.start(job_id, owner, lease_until, due_by)
+        self._note_starts(job.type, limit, 0 if started is None else 1)
+        return started
+
+    def _room(self, job_type: str, limit: TypeLimit) -> int:
+        running = sum(
+            1
+            for j in self._jobs.values()
+            if j.type == job_type and j.status is JobStatus.PROCESSING
+        )
+        since = utcnow() - timedelta(seconds=RATE_WINDOW_S)
+        started = sum(1 for t, at in self._starts if t == job_type and at > since)
+        return limit.room(running, started)
+
+    def _note_starts(self, job_type: str, limit: TypeLimit, count: int) -> None:
+        if limit.rate is not None:
+            self._starts.extend([(job_type, utcnow())] * count)
 
     async def start(
         self, job_id: UUID, owner: str, lease_until: datetime, due_by: datetime

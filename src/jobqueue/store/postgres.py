@@ -11,7 +11,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 from uuid import UUID
 
@@ -28,10 +28,12 @@ from jobqueue.domain.jobs import (
     ProgressReport,
     utcnow,
 )
+from jobqueue.domain.limits import RATE_WINDOW_S, TypeLimit
 from jobqueue.store import postgres_sql as sql
 from jobqueue.store.base import (
     DuplicateIdempotencyKeyError,
     StoreUnavailableError,
+    TypeLimitReachedError,
     UnstorableValueError,
 )
 from jobqueue.store.batching import GroupCommit
@@ -173,6 +175,36 @@ class PostgresJobStore:
         wanted = None if types is None else list(types)
         claimed = await self._all(sql.CLAIM_DUE, owner, lease_until, utcnow(), wanted, limit)
         return sorted(claimed, key=lambda job: (job.priority, job.created_at))
+
+    async def claim_limited(
+        self, owner: str, job_type: str, limit: TypeLimit, want: int, lease_until: datetime
+    ) -> list[Job]:
+        now = utcnow()
+        async with self._connection() as conn, conn.transaction():
+            room = min(want, await _room(conn, job_type, limit, now, self.timeout_s))
+            if room <= 0:
+                return []
+            args = (owner, lease_until, now, [job_type], room)
+            rows = await conn.fetch(sql.CLAIM_DUE, *args, timeout=self.timeout_s)
+            await _note_starts(conn, job_type, limit, len(rows), now)
+        claimed = [decode_job(row) for row in rows]
+        return sorted(claimed, key=lambda job: (job.priority, job.created_at))
+
+    async def start_limited(
+        self, job_id: UUID, owner: str, lease_until: datetime, due_by: datetime, limit: TypeLimit
+    ) -> Job | None:
+        now = utcnow()
+        async with self._connection() as conn, conn.transaction():
+            row = await conn.fetchrow(sql.GET_JOB, job_id, timeout=self.timeout_s)
+            if row is None:
+                return None
+            job_type = decode_job(row).type
+            if await _room(conn, job_type, limit, now, self.timeout_s) <= 0:
+                raise TypeLimitReachedError(f"job type {job_type!r} is at its limit")
+            columns = ([job_id], [owner], [lease_until], [due_by], now)
+            rows = await conn.fetch(sql.START_DUE_MANY, *columns, timeout=self.timeout_s)
+            await _note_starts(conn, job_type, limit, len(rows), now)
+        return decode_job(rows[0]) if rows else None
 
     async def start(
         self, job_id: UUID, owner: str, lease_until: datetime, due_by: datetime
@@ -326,6 +358,31 @@ async def _reset_cheaply(conn: asyncpg.Connection) -> None:
     has nothing to undo; only an interrupted transaction needs rolling back."""
     if conn.is_in_transaction():
         await conn.execute("ROLLBACK")
+
+
+async def _room(
+    conn: asyncpg.Connection, job_type: str, limit: TypeLimit, now: datetime, timeout_s: float
+) -> int:
+    """Under the type's lock: how many more jobs of ``job_type`` may start now."""
+    await conn.execute(sql.LOCK_TYPE, job_type, timeout=timeout_s)
+    running = 0
+    if limit.concurrency is not None:
+        running = await conn.fetchval(sql.RUNNING_OF_TYPE, job_type, timeout=timeout_s)
+    started = 0
+    if limit.rate is not None:
+        since = now - timedelta(seconds=RATE_WINDOW_S)
+        started = await conn.fetchval(sql.STARTS_SINCE, job_type, since, timeout=timeout_s)
+    return limit.room(running, started)
+
+
+async def _note_starts(
+    conn: asyncpg.Connection, job_type: str, limit: TypeLimit, count: int, now: datetime
+) -> None:
+    """Count ``count`` starts for a rate-limited type, and forget those of long ago."""
+    if limit.rate is None or count == 0:
+        return
+    await conn.execute(sql.NOTE_STARTS, job_type, now, count)
+    await conn.execute(sql.FORGET_STARTS, job_type, now - timedelta(minutes=1))
 
 
 def _held(job: Job) -> tuple[UUID, str | None, datetime]:

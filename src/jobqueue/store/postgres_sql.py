@@ -92,6 +92,18 @@ WHERE jobs.id = start.id AND jobs.status = 'pending'
 RETURNING {_JOBS_COLUMNS}
 """
 
+# Limits per type (concurrency, rate): read and taken in one transaction that holds a
+# transaction-level advisory lock of the type's, so that processes take turns.
+LOCK_TYPE = "SELECT pg_advisory_xact_lock(hashtext('jobqueue:limit:' || $1))"
+
+RUNNING_OF_TYPE = "SELECT count(*) FROM jobs WHERE type = $1 AND status = 'processing'"
+
+STARTS_SINCE = "SELECT count(*) FROM job_starts WHERE type = $1 AND started_at > $2"
+
+NOTE_STARTS = "INSERT INTO job_starts (type, started_at) SELECT $1, $2 FROM generate_series(1, $3)"
+
+FORGET_STARTS = "DELETE FROM job_starts WHERE type = $1 AND started_at < $2"
+
 RENEW_LEASES = """
 UPDATE jobs SET lease_expires_at = $3
 WHERE id = ANY($1) AND lease_owner = $2 AND status IN ('processing', 'cancelled')

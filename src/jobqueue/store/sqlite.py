@@ -15,7 +15,7 @@ import os
 import sqlite3
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -32,9 +32,14 @@ from jobqueue.domain.jobs import (
     ProgressReport,
     utcnow,
 )
+from jobqueue.domain.limits import RATE_WINDOW_S, TypeLimit
 from jobqueue.log_throttle import LogThrottle
 from jobqueue.store import sqlite_sql as sql
-from jobqueue.store.base import DuplicateIdempotencyKeyError, StoreUnavailableError
+from jobqueue.store.base import (
+    DuplicateIdempotencyKeyError,
+    StoreUnavailableError,
+    TypeLimitReachedError,
+)
 from jobqueue.store.batching import GroupCommit
 
 log = structlog.get_logger(__name__)
@@ -119,6 +124,38 @@ class SqliteJobStore:
         }
         claimed = self._all(sql.CLAIM_DUE, params)
         return sorted(claimed, key=lambda job: (job.priority, job.created_at))
+
+    async def claim_limited(
+        self, owner: str, job_type: str, limit: TypeLimit, want: int, lease_until: datetime
+    ) -> list[Job]:
+        now = utcnow()
+        with self._transaction() as conn:  # the file's only writer meanwhile: no other lock
+            room = min(want, _room(conn, job_type, limit, now))
+            if room <= 0:
+                return []
+            params = {"owner": owner, "lease_until": _time(lease_until), "now": _time(now)}
+            types = json.dumps([job_type])
+            rows = conn.execute(sql.CLAIM_DUE, {**params, "types": types, "limit": room})
+            claimed = [decode_job(row) for row in rows.fetchall()]
+            _note_starts(conn, job_type, limit, len(claimed), now)
+        return sorted(claimed, key=lambda job: (job.priority, job.created_at))
+
+    async def start_limited(
+        self, job_id: UUID, owner: str, lease_until: datetime, due_by: datetime, limit: TypeLimit
+    ) -> Job | None:
+        now = utcnow()
+        with self._transaction() as conn:
+            row = conn.execute(sql.GET_JOB, (job_id.hex,)).fetchone()
+            if row is None:
+                return None
+            if _room(conn, decode_job(row).type, limit, now) <= 0:
+                raise TypeLimitReachedError(f"job type {decode_job(row).type!r} is at its limit")
+            params = {"id": job_id.hex, "owner": owner, "lease_until": _time(lease_until)}
+            params |= {"due_by": _time(due_by), "now": _time(now)}
+            started = conn.execute(sql.START_DUE, params).fetchone()
+            if started is not None:
+                _note_starts(conn, decode_job(started).type, limit, 1, now)
+        return None if started is None else decode_job(started)
 
     async def start(
         self, job_id: UUID, owner: str, lease_until: datetime, due_by: datetime
@@ -310,6 +347,29 @@ def _translated() -> Iterator[None]:
 def _ended(job: Job, attempt: Attempt) -> dict[str, Any]:
     """The parameters every outcome shares: the held job, and its attempt for the history."""
     return {**_held(job), "attempt": _json(attempt_record(attempt))}
+
+
+def _room(conn: sqlite3.Connection, job_type: str, limit: TypeLimit, now: datetime) -> int:
+    """How many more jobs of ``job_type`` may start now under ``limit``."""
+    running = 0
+    if limit.concurrency is not None:
+        [(running,)] = conn.execute(sql.RUNNING_OF_TYPE, {"type": job_type}).fetchall()
+    started = 0
+    if limit.rate is not None:
+        since = _time(now - timedelta(seconds=RATE_WINDOW_S))
+        [(started,)] = conn.execute(sql.STARTS_SINCE, {"type": job_type, "since": since})
+    return limit.room(running, started)
+
+
+def _note_starts(
+    conn: sqlite3.Connection, job_type: str, limit: TypeLimit, count: int, now: datetime
+) -> None:
+    """Count ``count`` starts for a rate-limited type, and forget those of long ago."""
+    if limit.rate is None or count == 0:
+        return
+    conn.executemany(sql.NOTE_START, [{"type": job_type, "now": _time(now)}] * count)
+    forget = {"type": job_type, "forget_before": _time(now - timedelta(minutes=1))}
+    conn.execute(sql.FORGET_STARTS, forget)
 
 
 def _held(job: Job) -> dict[str, Any]:

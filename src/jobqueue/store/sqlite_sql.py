@@ -85,6 +85,16 @@ WHERE id = :id AND status = 'pending' AND (next_run_at IS NULL OR next_run_at <=
 RETURNING {JOB_COLUMNS}
 """
 
+# Limits per type (concurrency, rate): read and taken in one BEGIN IMMEDIATE transaction,
+# which makes the process the file's only writer meanwhile.
+RUNNING_OF_TYPE = "SELECT count(*) FROM jobs WHERE type = :type AND status = 'processing'"
+
+STARTS_SINCE = "SELECT count(*) FROM job_starts WHERE type = :type AND started_at > :since"
+
+NOTE_START = "INSERT INTO job_starts (type, started_at) VALUES (:type, :now)"
+
+FORGET_STARTS = "DELETE FROM job_starts WHERE type = :type AND started_at < :forget_before"
+
 RENEW_LEASES = """
 UPDATE jobs SET lease_expires_at = :lease_until
 WHERE id IN (SELECT value FROM json_each(:ids)) AND lease_owner = :owner

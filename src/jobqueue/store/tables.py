@@ -68,6 +68,15 @@ jobs = sa.Table(
     sa.Index("ix_jobs_created_at", "created_at"),
 )
 
+job_starts = sa.Table(
+    "job_starts",
+    metadata,
+    sa.Column("type", sa.String(100), nullable=False),
+    sa.Column("started_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_job_starts_type_started_at", "type", "started_at"),
+)
+"""When jobs of rate-limited types started (the last minute of them): the rate's window."""
+
 dead_letters = sa.Table(
     "dead_letters",
     metadata,

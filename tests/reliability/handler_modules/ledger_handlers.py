@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,3 +32,12 @@ async def ledger_slow(payload: dict[str, Any], ctx: JobContext) -> None:
     """As ``ledger``, then take ``payload["seconds"]`` to finish."""
     os.write(_ledger_fd(), f"{ctx.job_id} {ctx.attempt}\n".encode())
     await asyncio.sleep(float(payload["seconds"]))
+
+
+@handler("limited", concurrency=2, rate=5)
+async def limited(payload: dict[str, Any], ctx: JobContext) -> None:
+    """Write ``<job id> start|end <wall time>`` around 200 ms of work; its type runs at most
+    2 at once and starts at most 5 a second, over every worker process."""
+    os.write(_ledger_fd(), f"{ctx.job_id} start {time.time()}\n".encode())
+    await asyncio.sleep(0.2)
+    os.write(_ledger_fd(), f"{ctx.job_id} end {time.time()}\n".encode())

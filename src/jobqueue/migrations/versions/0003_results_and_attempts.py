@@ -1,5 +1,5 @@
-"""Handler results, the history of attempts, progress, and what an idempotency key was used
-for.
+"""Handler results, the history of attempts, progress, what an idempotency key was used for,
+and the starts that rate limits count.
 
 Revision ID: 0003
 Revises: 0002
@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from jobqueue.store.tables import JSONType
+from jobqueue.store.tables import JSONType, UTCDateTime
 
 revision = "0003"
 down_revision = "0002"
@@ -29,10 +29,18 @@ def upgrade() -> None:
     op.add_column("jobs", sa.Column("attempt_log", JSONType, nullable=True))
     op.add_column("jobs", sa.Column("progress", sa.SmallInteger(), nullable=True))
     op.add_column("jobs", sa.Column("progress_message", sa.Text(), nullable=True))
+    op.create_table(
+        "job_starts",
+        sa.Column("type", sa.String(100), nullable=False),
+        sa.Column("started_at", UTCDateTime(), nullable=False),
+    )
+    op.create_index("ix_job_starts_type_started_at", "job_starts", ["type", "started_at"])
 
 
 def downgrade() -> None:
     """Drop them again."""
+    op.drop_index("ix_job_starts_type_started_at", table_name="job_starts")
+    op.drop_table("job_starts")
     op.drop_column("jobs", "progress_message")
     op.drop_column("jobs", "progress")
     op.drop_column("jobs", "attempt_log")
