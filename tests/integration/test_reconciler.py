@@ -140,11 +140,14 @@ async def test_a_dead_letter_written_while_redis_is_down_reaches_job_dlq_after(
         own_redis.start()  # empty: it keeps nothing on disk
         broker = svc.runtime.broker
         assert isinstance(broker, BullMQBroker)
-        for _ in range(200):  # the reconciler's next rounds: at most 10 s
-            if await broker.dlq.getJobs(["waiting"]):
+        store = svc.runtime.store
+        for _ in range(200):  # the reconciler's next rounds (add, then mark): at most 10 s
+            if await broker.dlq.getJobs(["waiting"]) and not await store.queue_pending_dead_letters(
+                10
+            ):
                 break
             await asyncio.sleep(0.05)
         [entry] = await broker.dlq.getJobs(["waiting"])
         assert entry.data["jobId"] == job["id"]
         assert entry.data["reason"] == dlq[0]["reason"]
-        assert await svc.runtime.store.queue_pending_dead_letters(10) == []
+        assert await store.queue_pending_dead_letters(10) == []  # marked as written
