@@ -362,7 +362,7 @@ async def test_progress_shows_while_a_job_runs(service: Service) -> None:
         return body["progress"], body["progressMessage"]
 
     url = f"/api/jobs/{job['id']}"
-    for _ in range(100):  # written within a quarter of a second: poll for up to 2 s
+    for _ in range(500):  # written within a quarter of a second: a bound of 10 s
         if await progress_of(url) == (50, "step 50"):
             break
         await asyncio.sleep(0.02)
@@ -372,7 +372,7 @@ async def test_progress_shows_while_a_job_runs(service: Service) -> None:
     assert (done["progress"], done["progressMessage"]) == (50, "step 50")
 
     threaded = await service.create("progressing-sync")
-    for _ in range(100):
+    for _ in range(500):
         if await progress_of(f"/api/jobs/{threaded['id']}") == (70, "from a thread"):
             break
         await asyncio.sleep(0.02)
@@ -385,7 +385,7 @@ async def test_cancelling_a_running_job_tells_its_handler_and_ends_it(service: S
     await asyncio.wait_for(handlers.started[job_id].wait(), 10)
     cancel = await service.client.post(f"/api/jobs/{job['id']}/cancel")
     assert (cancel.status_code, cancel.json()["status"]) == (200, "cancelled")
-    for _ in range(100):  # the worker looks twice a second: bound of 2 s
+    for _ in range(500):  # the worker looks twice a second: a bound of 10 s
         if job_id in handlers.heard_cancel:
             break
         await asyncio.sleep(0.02)
@@ -411,9 +411,9 @@ async def test_a_handler_that_ignores_a_cancel_is_stopped_after_the_grace(servic
 
 
 async def wait_for_history(service: Service, job_id: str, count: int) -> list[dict[str, Any]]:
-    """The job's attempts once there are ``count`` (within 5 s)."""
+    """The job's attempts once there are ``count`` (within 10 s)."""
     history: list[dict[str, Any]] = []
-    for _ in range(250):
+    for _ in range(500):
         history = (await service.client.get(f"/api/jobs/{job_id}/attempts")).json()
         if len(history) >= count:
             return history
@@ -435,7 +435,7 @@ async def test_a_schedule_makes_jobs_at_its_ticks_and_shows_its_next_run(
         assert ISO_MS.match(schedule["nextRunAt"])
         assert schedule["nextRunAt"] > datetime.now(UTC).isoformat()[:23]
         jobs: list[dict[str, Any]] = []
-        for _ in range(300):  # every second: two ticks within 3 s
+        for _ in range(1000):  # every second: two ticks, with a bound of 10 s
             jobs = (await service.client.get("/api/jobs", params={"type": "sync-echo"})).json()
             if sum(job["status"] == "completed" for job in jobs) >= 2:
                 break

@@ -149,7 +149,7 @@ def test_a_cancel_reaches_a_running_handler_in_the_worker_process(
             answer: list[Json] = server.client.get(f"/api/jobs/{job['id']}/attempts").json()
             return answer
 
-        wait_until(lambda: len(history()) == 1, 5, "the cancelled attempt", state=history)
+        wait_until(lambda: len(history()) == 1, 15, "the cancelled attempt", state=history)
         assert history()[0]["outcome"] == "cancelled"
         assert server.get_job(job["id"]).json()["status"] == "cancelled"
         assert log.read_text().split() == ["1"]  # not retried
