@@ -102,8 +102,14 @@ def prune(older_than: OlderThan = None) -> None:
     history and idempotency keys go with them; failed jobs and dead letters stay)."""
     import asyncio
 
+    from jobqueue.config import parse_duration
     from jobqueue.store.base import StoreError
 
+    if older_than is not None:
+        try:
+            parse_duration(older_than)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--older-than") from exc
     settings = _settings() if older_than is None else _settings(retain_completed=older_than)
     configure_logging(settings.log_level, settings.log_format)
     try:

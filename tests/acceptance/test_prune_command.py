@@ -43,4 +43,5 @@ def test_prune_says_what_a_duration_looks_like(tmp_path: Path) -> None:
     result = prune(tmp_path, "--older-than", "a week")
     assert result.returncode == 2
     said = " ".join(result.stderr.replace("│", " ").split())  # typer draws a box around it
+    assert "--older-than" in said
     assert "is not a duration: write it like 7d, 12h, 30m, 90s or 0" in said
