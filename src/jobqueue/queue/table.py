@@ -117,6 +117,7 @@ class TableConsumer(Consumer):
         self.buffer: collections.deque[Job] = collections.deque()
         self.running: dict[UUID, tuple[Job, asyncio.Task[Outcome]]] = {}
         self.recording: dict[UUID, asyncio.Task[Job | None]] = {}
+        self._unlimited = claims.unlimited_types  # computed once, not at every claim
         self._capacity = concurrency + claims.prefetch
         self._claim_at_least = max(1, claims.prefetch // 2)
         self._stopping = asyncio.Event()
@@ -176,7 +177,7 @@ class TableConsumer(Consumer):
             if room > len(jobs):
                 left = room - len(jobs)
                 jobs += await self.leases.claim_limited(owner, job_type, limit, left, lease_until)
-        unlimited = self.claims.unlimited_types
+        unlimited = self._unlimited
         if room > len(jobs) and (unlimited is None or unlimited):
             jobs += await self.leases.claim(owner, room - len(jobs), lease_until, unlimited)
         return jobs
@@ -219,7 +220,7 @@ class TableConsumer(Consumer):
         try:
             # A limited type's due job may have to wait for room: it is looked for at the
             # poll interval, so that a consumer does not spin on it.
-            next_run_at = await self.leases.next_run_at(self.claims.unlimited_types)
+            next_run_at = await self.leases.next_run_at(self._unlimited)
         except Exception:
             return ceiling
         if next_run_at is None:

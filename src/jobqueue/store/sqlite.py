@@ -148,13 +148,14 @@ class SqliteJobStore:
             row = conn.execute(sql.GET_JOB, (job_id.hex,)).fetchone()
             if row is None:
                 return None
-            if _room(conn, decode_job(row).type, limit, now) <= 0:
-                raise TypeLimitReachedError(f"job type {decode_job(row).type!r} is at its limit")
+            job_type = decode_job(row).type
+            if _room(conn, job_type, limit, now) <= 0:
+                raise TypeLimitReachedError(f"job type {job_type!r} is at its limit")
             params = {"id": job_id.hex, "owner": owner, "lease_until": _time(lease_until)}
             params |= {"due_by": _time(due_by), "now": _time(now)}
             started = conn.execute(sql.START_DUE, params).fetchone()
             if started is not None:
-                _note_starts(conn, decode_job(started).type, limit, 1, now)
+                _note_starts(conn, job_type, limit, 1, now)
         return None if started is None else decode_job(started)
 
     async def start(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from uuid import UUID
 
 import structlog
 
@@ -25,7 +26,7 @@ class ProgressWriter:
     def __init__(self, service: JobService, interval_s: float = FLUSH_INTERVAL_S) -> None:
         self.service = service
         self.interval_s = interval_s
-        self._latest: dict[object, ProgressReport] = {}
+        self._latest: dict[UUID, ProgressReport] = {}
         self._flushing: asyncio.Task[None] | None = None
         self._last_flush = 0.0
         self._failures = LogThrottle()
