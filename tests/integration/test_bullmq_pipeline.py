@@ -121,3 +121,23 @@ async def test_added_jobs_are_stored_as_addbulk_stores_them(redis_url: str, dela
     finally:
         await queue.obliterate(force=True)
         await queue.close()
+
+
+async def test_a_batch_is_added_whole_in_order_after_a_script_flush(redis_url: str) -> None:
+    queue = Queue("pipeline-batch-test", {"connection": redis_url})
+    entries = [
+        ("t", {"n": n}, {"jobId": f"job-{n}", "delay": 60_000 if n % 3 == 0 else 0})
+        for n in range(600)
+    ]
+    try:
+        await queue.client.script_flush()  # as after a Redis restart
+        await add_jobs(queue.scripts, entries)
+        await add_jobs(queue.scripts, entries[:10])  # ids BullMQ holds: ignored, as by addBulk
+        counts = await queue.getJobCounts("wait", "delayed")
+        assert counts == {"wait": 400, "delayed": 200}
+        waiting = {job.id for job in await queue.getWaiting(0, -1)}
+        assert waiting == {f"job-{n}" for n in range(600) if n % 3}
+        assert (await Job.fromId(queue, "job-599")).data == {"n": 599}
+    finally:
+        await queue.obliterate(force=True)
+        await queue.close()

@@ -7,9 +7,10 @@ atomic as before, but the worker pays one write and one read for the lot. This w
 worker's backend and groups what arrives together (``store.batching.GroupCommit``); every
 other call goes to the backend unchanged.
 
-New jobs go the same way (``add_jobs``): ``Queue.addBulk`` builds a ``Job`` object per entry
+New jobs go further (``add_jobs``): ``Queue.addBulk`` builds a ``Job`` object per entry
 and lets redis-py check its scripts before each pipeline, which was most of the API's time on
-a batch create in the Redis mode.
+a batch create in the Redis mode. Here a batch is one call of a script that runs bullmq's own
+add script once per job (``_AddScript``), so Redis parses one command and answers one reply.
 
 It builds the same keys and arguments as bullmq's ``Scripts`` (``addJobArgs``,
 ``moveToActive`` and ``moveToCompletedArgs``), so it is tied to bullmq's Lua scripts: the
@@ -18,9 +19,11 @@ Redis-mode behaviour and Node interop suites run through it.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import msgpack
@@ -165,25 +168,65 @@ class PipelinedMoves:
 
 
 async def add_jobs(scripts: Any, entries: Sequence[tuple[str, Any, dict[str, Any]]]) -> None:
-    """Add ``(name, data, opts)`` entries as ``Queue.addBulk`` would, one pipeline per script.
+    """Add ``(name, data, opts)`` entries as ``Queue.addBulk`` would, one script call per kind
+    of add (standard, delayed, prioritized).
 
-    Each add is its own atomic script, as in bullmq; the batch is not a transaction, which
-    no caller needs (an add of an id BullMQ still holds is ignored, so a retry is safe).
-    Raises the first error after every add was tried.
+    Each add runs bullmq's own script, as in bullmq; the batch is not a transaction, which
+    no caller needs (an add of an id BullMQ still holds is ignored, so a retry is safe). An
+    add that fails stops the rest of its call: raises AddError, and the reconciler adds what
+    is missing later.
     """
     now_ms = round(time.time() * 1000)
-    keys = {name: scripts.getKeys(list(names)) for name, names in _ADD_KEYS.items()}
-    by_script: dict[str, list[tuple[list[Any], list[Any]]]] = {}
+    by_script: dict[str, list[Any]] = {}
     for name, data, opts in entries:
         script_name, extra = _add_script(opts)
-        args = [*_add_args(scripts.keys[""], name, data, opts, now_ms), extra]
-        by_script.setdefault(script_name, []).append((keys[script_name], args))
-    for script_name, adds in by_script.items():
-        for raw in await run_script(scripts, script_name, adds):
-            if isinstance(raw, Exception):
-                raise raw
-            if isinstance(raw, int) and raw < 0:
-                raise AddError(f"bullmq could not add a job (code {raw})")
+        args = _add_args(scripts.keys[""], name, data, opts, now_ms)
+        by_script.setdefault(script_name, []).extend((*args, extra))
+    for script_name, args in by_script.items():
+        script = _AddScript.of(scripts.commands[script_name])
+        keys = scripts.getKeys(list(_ADD_KEYS[script_name]))
+        (replies,) = await run_script(scripts, script, [(keys, args)])
+        if isinstance(replies, Exception):
+            raise AddError(f"bullmq could not add jobs: {replies}")
+        failed = [raw for raw in replies if isinstance(raw, int) and raw < 0]
+        if failed:
+            raise AddError(f"bullmq could not add {len(failed)} jobs (code {failed[0]})")
+
+
+@dataclass(frozen=True)
+class _AddScript:
+    """bullmq's add script (``source``), run once per group of ``_ADD_ARGS`` arguments.
+
+    The source becomes the body of a Lua function whose parameters shadow the ``KEYS`` and
+    ``ARGV`` globals it reads, so bullmq's code runs unchanged, one job at a time.
+    """
+
+    script: str
+    sha: str
+
+    @classmethod
+    def of(cls, command: Any) -> _AddScript:
+        """The batch version of one of bullmq's add commands (built once per command)."""
+        cached = _BATCH_SCRIPTS.get(command.sha)
+        if cached is None:
+            text = _BATCH_LUA.format(body=command.script, per_job=_ADD_ARGS)
+            cached = cls(text, hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest())
+            _BATCH_SCRIPTS[command.sha] = cached
+        return cached
+
+
+_ADD_ARGS = 4  # per job: packed arguments, data, packed options, delay or priority
+_BATCH_LUA = """
+local function addOne(KEYS, ARGV)
+{body}
+end
+local replies = {{}}
+for first = 1, #ARGV, {per_job} do
+  replies[#replies + 1] = addOne(KEYS, {{unpack(ARGV, first, first + {per_job} - 1)}})
+end
+return replies
+"""
+_BATCH_SCRIPTS: dict[str, _AddScript] = {}
 
 
 def _add_script(opts: dict[str, Any]) -> tuple[str, int]:
@@ -208,16 +251,17 @@ def _add_args(prefix: str, name: str, data: Any, opts: dict[str, Any], now_ms: i
 
 
 async def run_script(
-    scripts: Any, script_name: str, calls: Sequence[tuple[list[Any], list[Any]]]
+    scripts: Any, script: Any, calls: Sequence[tuple[list[Any], list[Any]]]
 ) -> list[Any]:
-    """Run one of bullmq's scripts once per (keys, args) in one pipeline; each result or
-    error in order.
+    """Run a script (one of bullmq's, by name, or an object with ``sha`` and ``script``) once
+    per (keys, args) in one pipeline; each result or error in order.
 
     ``EVALSHA`` straight away: redis-py's own pipelined scripts first ask whether each
     script is loaded (a round trip per pipeline). A Redis that forgot the script (restart,
     SCRIPT FLUSH) answers NOSCRIPT without running anything: load it, run those again.
     """
-    script = scripts.commands[script_name]
+    if isinstance(script, str):
+        script = scripts.commands[script]
     conn = scripts.redisConnection.conn
     results = await _pipelined(conn, script.sha, calls)
     missing = [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
