@@ -41,8 +41,10 @@ from jobqueue.queue.bullmq_wire import (
     RedisTarget,
     delay_ms,
     fast_retry,
+    job_type_of,
     pack_with_hiredis,
     redis_address,
+    row_id_of,
     worker_options,
 )
 from jobqueue.queue.prefetch import PrefetchWindow
@@ -137,7 +139,7 @@ class BullMQConsumer(Consumer):
             self.deliveries.discard(delivery)
 
     async def _deliver(self, job: Any, token: str | None) -> None:
-        row_id = _row_id(job)
+        row_id = row_id_of(job)
         if row_id is None:
             log.warning("trigger with no job id dropped", bullmq_id=str(job.id))
             return
@@ -180,8 +182,7 @@ class BullMQConsumer(Consumer):
     ) -> Job | None:
         """Start the row's attempt; within its type's limit when it has one (the type is the
         BullMQ job's name, or ``type`` in the data of a Node-made job)."""
-        job_type = (job.data or {}).get("type") or job.name
-        limit = self.limits.get(str(job_type))
+        limit = self.limits.get(job_type_of(job))
         if limit is None:
             return await self.leases.start(row_id, owner, lease_until, due_by)
         return await self.leases.start_limited(row_id, owner, lease_until, due_by, limit)
@@ -294,16 +295,6 @@ class BullMQConsumer(Consumer):
         worker.on("failed", _on_failed)
         host, port = redis_address(self.redis.url)
         log.debug("BullMQ worker created", queue=QUEUE_NAME, host=host, port=port)
-
-
-def _row_id(job: Any) -> UUID | None:
-    """The row id: the BullMQ job id, or the ``jobId`` in the data of a Node-made job."""
-    for candidate in (job.id, (job.data or {}).get("jobId")):
-        try:
-            return UUID(str(candidate))
-        except ValueError:
-            continue
-    return None
 
 
 def _settle(recorded: Job | None) -> None:

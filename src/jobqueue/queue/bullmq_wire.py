@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
+from uuid import UUID
 
 import hiredis
 from redis.asyncio import Redis
@@ -94,6 +95,21 @@ def job_data(job: Job) -> JSONObject:
     reads only the job id and takes everything else from the row.
     """
     return {"jobId": str(job.id), "type": job.type, "payload": job.payload}
+
+
+def row_id_of(job: Any) -> UUID | None:
+    """The row id of a BullMQ job: its id, or the ``jobId`` in the data of a Node-made job."""
+    for candidate in (job.id, (job.data or {}).get("jobId")):
+        try:
+            return UUID(str(candidate))
+        except ValueError:
+            continue
+    return None
+
+
+def job_type_of(job: Any) -> str:
+    """The job type of a BullMQ job: ``type`` in its data (a Node-made job), else its name."""
+    return str((job.data or {}).get("type") or job.name)
 
 
 def dead_letter_data(entry: DeadLetter) -> JSONObject:
