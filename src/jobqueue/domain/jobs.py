@@ -6,7 +6,7 @@ import enum
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -65,6 +65,25 @@ class Job:
     """0 to 100, as the running attempt's handler last reported it; None before it does."""
     progress_message: str | None = None
     """What the handler said with its last progress report."""
+
+
+def completed(job: Job, result: JSONValue, at: datetime, progress: Progress) -> Job:
+    """The held ``job`` as its completion at ``at`` stores it, with the progress its handler
+    last reported (the stores read back only that, not the whole row)."""
+    return replace(
+        job,
+        status=JobStatus.COMPLETED,
+        result=result,
+        lease_owner=None,
+        lease_expires_at=None,
+        updated_at=at,
+        progress=progress[0],
+        progress_message=progress[1],
+    )
+
+
+Progress = tuple[int | None, str | None]
+"""A job's progress columns: percent and message."""
 
 
 @lru_cache(maxsize=4096)

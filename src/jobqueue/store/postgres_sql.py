@@ -119,7 +119,7 @@ UPDATE jobs SET status = 'completed', result = done.result::jsonb,
     updated_at = $5
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS done(id, owner, result, attempt)
 WHERE jobs.id = done.id AND jobs.lease_owner = done.owner AND jobs.status = 'processing'
-RETURNING {_JOBS_COLUMNS}
+RETURNING jobs.id, jobs.progress, jobs.progress_message
 """
 
 # The outcomes below apply only while the worker still holds the lease it took; $4 is the

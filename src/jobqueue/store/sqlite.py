@@ -30,6 +30,7 @@ from jobqueue.domain.jobs import (
     JobStatus,
     JSONValue,
     ProgressReport,
+    completed,
     utcnow,
 )
 from jobqueue.domain.limits import RATE_WINDOW_S, TypeLimit
@@ -172,9 +173,11 @@ class SqliteJobStore:
         return {UUID(hex=row[0]) for row in self._rows(sql.RENEW_LEASES, params)}
 
     async def complete(self, job: Job, attempt: Attempt, result: JSONValue = None) -> Job | None:
-        params = {**_ended(job, attempt), "result": None if result is None else _json(result)}
+        now = utcnow()
+        encoded = None if result is None else _json(result)
+        params = {**_ended(job, attempt), "now": _time(now), "result": encoded}
         row = await self._writes.submit(lambda conn: conn.execute(sql.COMPLETE, params).fetchone())
-        return None if row is None else decode_job(row)
+        return None if row is None else completed(job, result, now, (row[0], row[1]))
 
     async def schedule_retry(
         self, job: Job, run_at: datetime, error: str, attempt: Attempt

@@ -121,7 +121,7 @@ COMPLETE = f"""
 UPDATE jobs SET status = 'completed', result = :result, {_LOGGED}, lease_owner = NULL,
     lease_expires_at = NULL, updated_at = :now
 WHERE {_HELD}
-RETURNING {JOB_COLUMNS}
+RETURNING progress, progress_message
 """
 
 SCHEDULE_RETRY = f"""
