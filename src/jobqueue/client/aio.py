@@ -35,10 +35,11 @@ class AsyncClient:
         api_key: str | None = None,
         timeout: float | None = None,
         retries: int | None = None,
+        backoff: float = 0.2,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         """Opens nothing yet: connections are made by the first call and then reused."""
-        self.connection = Connection.resolve(url, api_key, timeout, retries)
+        self.connection = Connection.resolve(url, api_key, timeout, retries, backoff)
         self._http = httpx.AsyncClient(
             base_url=self.connection.url,
             headers=self.connection.headers,

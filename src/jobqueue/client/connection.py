@@ -28,6 +28,7 @@ class Connection:
         api_key: str | None,
         timeout: float | None,
         retries: int | None,
+        backoff: float = 0.2,
     ) -> Connection:
         """The arguments given, the rest from ``ClientSettings`` (environment, ``.env``)."""
         settings = ClientSettings()
@@ -39,7 +40,7 @@ class Connection:
             url=(url or settings.url).rstrip("/"),
             headers=headers,
             timeout=httpx.Timeout(timeout if timeout is not None else settings.timeout),
-            policy=RetryPolicy(retries if retries is not None else settings.retries),
+            policy=RetryPolicy(retries if retries is not None else settings.retries, backoff),
         )
 
     def unreachable(self, error: httpx.TransportError) -> ConnectError:
