@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from jobqueue.client import (
+    AsyncClient,
     AuthError,
     BadRequestError,
     Client,
@@ -239,3 +240,12 @@ def test_a_server_that_is_down_is_a_connect_error_after_the_retries(tmp_path: Pa
     assert down.value.url == url
     assert down.value.message.startswith(f"cannot reach jobqueue at {url}: ")
     assert down.value.status is None
+
+
+async def test_the_async_client_creates_reads_and_pages(server: ServeProcess) -> None:
+    async with AsyncClient(server.base_url, api_key=API_KEY) as jobs:
+        created = await jobs.create_many([JobSpec("client-later", delay=LATER)] * 3)
+        job = await jobs.get(created[0].id)
+        walked = {j.id async for j in jobs.iter_jobs(type="client-later", page_size=2)}
+    assert job == created[0]
+    assert {j.id for j in created} <= walked
