@@ -42,7 +42,9 @@ def serve_in_mode(mode: str, workdir: Path) -> Iterator[ServeProcess]:
         yield stack.enter_context(running(workdir, settings))
 
 
-def wait_for_status(client: Client, job_id: UUID, status: JobStatus, timeout: float = 15) -> Job:
+def wait_for_status(
+    client: Client, job_id: UUID | str, status: JobStatus, timeout: float = 15
+) -> Job:
     """Poll the job through ``client`` until it has ``status``; fail with its last state."""
     last: list[Job] = []
 
