@@ -104,6 +104,7 @@ def test_stats_keep_every_count_the_server_sent() -> None:
     assert stats == Stats(1, 2, 3, 4, 5)
     assert stats.counts["paused"] == 6
     assert stats.total == 21
+    assert Stats(1, 2, 3, 4, 5).total == 15
 
 
 @pytest.mark.parametrize(

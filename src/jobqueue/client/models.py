@@ -109,8 +109,10 @@ class Stats:
 
     @property
     def total(self) -> int:
-        """Jobs in any status."""
-        return sum(self.counts.values())
+        """Jobs in any status (statuses only ``counts`` names included)."""
+        if self.counts:
+            return sum(self.counts.values())
+        return self.pending + self.processing + self.completed + self.failed + self.cancelled
 
 
 class Fields:
