@@ -194,3 +194,18 @@ def test_a_job_id_may_be_a_uuid_or_its_text() -> None:
     job_id = uuid4()
     assert calls.get(job_id).path == calls.get(str(job_id)).path
     assert UUID(calls.get(job_id).path.rsplit("/", 1)[1]) == job_id
+
+
+@pytest.mark.parametrize("url", ["localhost:3000", "ftp://jobs.test", "http://", ""])
+def test_a_url_that_is_not_http_is_refused_at_once(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JOBQUEUE_URL", url or "mailto:ops@example.com")
+    with pytest.raises(ValueError, match="URL"):
+        Client(url or None)
+
+
+def test_a_bad_setting_names_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JOBQUEUE_TIMEOUT", "soon")
+    with pytest.raises(ValueError, match="invalid client setting: JOBQUEUE_TIMEOUT: "):
+        Client("http://jobs.test")

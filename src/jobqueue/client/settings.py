@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_URL = "http://127.0.0.1:3000"
@@ -24,3 +24,15 @@ class ClientSettings(BaseSettings):
     """Seconds to wait for each request's connection, each read and each write."""
     retries: int = Field(default=3, ge=0, le=20)
     """Further tries after a connection error or a 503, with exponential backoff."""
+
+
+def load_settings() -> ClientSettings:
+    """The settings from the environment and ``.env``; a bad value is a ``ValueError``
+    naming its variable."""
+    try:
+        return ClientSettings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"JOBQUEUE_{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise ValueError(f"invalid client setting: {problems}") from None

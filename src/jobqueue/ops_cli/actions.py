@@ -25,8 +25,12 @@ USAGE = 2
 
 @contextmanager
 def session(target: Target, job_id: str | None = None) -> Iterator[Client]:
-    """A client for ``target``; a ``JobQueueError`` is printed as one line and exits 1."""
-    client = Client(target.url, api_key=target.api_key)
+    """A client for ``target``; a ``JobQueueError`` is printed as one line and exits 1, a
+    bad URL or setting exits 2."""
+    try:
+        client = Client(target.url, api_key=target.api_key)
+    except ValueError as exc:
+        fail(str(exc), USAGE)
     try:
         with client:
             yield client
