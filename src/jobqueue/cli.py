@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from jobqueue.config import Settings
 from jobqueue.logs import configure_logging
+from jobqueue.ops_cli import register as register_operator_commands
 from jobqueue.server import ProcessPlan
 
 app = typer.Typer(
@@ -17,6 +18,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+register_operator_commands(app)  # jobs, dlq, enqueue: a running server's HTTP API
 
 Host = Annotated[
     str | None, typer.Option(help="Address to listen on (default: HOST or 127.0.0.1).")

@@ -1,0 +1,74 @@
+"""The README's client and operator CLI examples, and docs/client.md's, run as written
+against a real ``jobqueue serve``."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.acceptance.test_docs_examples import readme_block
+from tests.support.serve import JOBQUEUE, running
+
+CLIENT_DOC = Path(__file__).resolve().parents[2] / "docs" / "client.md"
+EXAMPLE_TIMEOUT_S = 30
+
+
+def run_example(argv: list[str], workdir: Path, url: str) -> str:
+    """Run an example in ``workdir`` with JOBQUEUE_URL set; return its stdout."""
+    env = {"PATH": f"{JOBQUEUE.parent}:/usr/bin:/bin", "JOBQUEUE_URL": url, "NO_PROXY": "*"}
+    done = subprocess.run(
+        argv,
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=EXAMPLE_TIMEOUT_S,
+        check=False,
+    )
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    return done.stdout
+
+
+def test_the_readme_client_example_prints_what_its_comments_say(tmp_path: Path) -> None:
+    script = readme_block("<!-- client-example:start -->", "python")
+    with running(tmp_path / "server") as server:
+        printed = run_example([sys.executable, "-c", script], tmp_path, server.base_url)
+    assert printed.splitlines() == ["completed 1", "1", "404 Job not found"]
+    (eml,) = (tmp_path / "server" / "outbox").glob("*.eml")
+    assert "Subject: Welcome" in eml.read_text()
+
+
+def test_the_readme_operator_example_runs(tmp_path: Path) -> None:
+    script = readme_block("<!-- operator-example:start -->", "sh")
+    with running(tmp_path / "server", {"JOB_BACKOFF_MS": "60000"}) as server:
+        printed = run_example(["bash", "-eu", "-c", script], tmp_path, server.base_url)
+    enqueued = re.match(r"job (\S+) \(send-email\) enqueued: pending\n", printed)
+    assert enqueued, printed
+    assert printed.count(enqueued.group(1)) >= 2  # the line, and the table or the JSON
+    assert "completed" in printed  # the stats table
+
+
+def doc_example(name: str) -> str:
+    """The python block between ``<!-- name:start -->`` and its end in docs/client.md."""
+    pattern = rf"<!-- {name}:start -->\n```python\n(.*?)```\n<!-- {name}:end -->"
+    match = re.search(pattern, CLIENT_DOC.read_text(), re.DOTALL)
+    assert match, f"docs/client.md has no {name}"
+    return match.group(1)
+
+
+def test_the_examples_of_docs_client_md_print_what_their_comments_say(tmp_path: Path) -> None:
+    with running(tmp_path / "server") as server:
+        errors = run_example(
+            [sys.executable, "-c", doc_example("errors-example")], tmp_path, server.base_url
+        )
+        printed = run_example(
+            [sys.executable, "-c", doc_example("async-example")], tmp_path, server.base_url
+        )
+    assert errors.splitlines() == [
+        "404 Job not found",
+        "409 Only pending or running jobs can be cancelled (current status: completed)",
+    ]
+    assert printed.splitlines() == ["3 jobs created", json.dumps({"pending": 3})]
