@@ -139,7 +139,7 @@ class PostgresJobStore:
         return outcomes
 
     async def _insert_many(self, new_jobs: Sequence[Job]) -> dict[UUID, Job]:
-        columns = list(zip(*(_encode_job(job) for job in new_jobs), strict=True))
+        columns = list(zip(*(encode_job(job) for job in new_jobs), strict=True))
         try:
             await self._execute(sql.INSERT_JOBS, *columns)
         except asyncpg.UniqueViolationError as exc:
@@ -398,7 +398,8 @@ def _json(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def _encode_job(job: Job) -> tuple[Any, ...]:
+def encode_job(job: Job) -> tuple[Any, ...]:
+    """A new job's INSERT_JOBS values, in ``INSERT_COLUMNS`` order."""
     return (
         job.id,
         job.type,

@@ -11,7 +11,7 @@ INSERT_COLUMNS = (
     "id, type, payload, status, attempts, max_attempts, priority, next_run_at, last_error, "
     "idempotency_key, lease_owner, lease_expires_at, created_at, updated_at, request_fingerprint"
 )
-"""The columns a new job is written with, in ``_encode_job``'s order."""
+"""The columns a new job is written with, in ``encode_job``'s order."""
 
 JOB_COLUMNS = f"{INSERT_COLUMNS}, result, progress, progress_message"
 """The column order every statement returns and ``decode_job`` reads."""
