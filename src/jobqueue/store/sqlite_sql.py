@@ -44,6 +44,14 @@ SELECT {JOB_COLUMNS} FROM jobs
 WHERE idempotency_key IN (SELECT value FROM json_each(?))
 """
 
+KEY_HOLDERS = """
+SELECT idempotency_key, id, request_fingerprint FROM jobs
+WHERE idempotency_key IN (SELECT value FROM json_each(?))
+"""
+"""Which jobs hold these idempotency keys (and the fingerprint of the request that made
+each): ``jobqueue.enqueue`` reads this on the application's connection, whose driver may
+decode JSON columns its own way, so it reads no JSON."""
+
 LIST_JOBS = f"""
 SELECT {JOB_COLUMNS} FROM jobs
 WHERE (:status IS NULL OR status = :status) AND (:type IS NULL OR type = :type)
