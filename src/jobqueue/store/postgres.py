@@ -37,7 +37,7 @@ from jobqueue.store.base import (
     UnstorableValueError,
 )
 from jobqueue.store.batching import GroupCommit
-from jobqueue.store.listen import listening
+from jobqueue.store.listen import listening, listening_to_payloads
 
 _MAX_BATCH = 500
 _UNAVAILABLE = (
@@ -295,6 +295,15 @@ class PostgresJobStore:
     def listen(self, on_notify: Callable[[], None]) -> AbstractAsyncContextManager[None]:
         """Call ``on_notify`` whenever any process makes a job pending."""
         return listening(self.dsn, sql.CHANNEL, on_notify)
+
+    def listen_outbox(self, on_payload: Callable[[str], None]) -> AbstractAsyncContextManager[None]:
+        """Call ``on_payload`` with the ids (comma-separated) of jobs that applications
+        committed with ``jobqueue.enqueue``; an empty payload on every (re)connection."""
+        return listening_to_payloads(self.dsn, sql.OUTBOX_CHANNEL, on_payload)
+
+    async def pending_among(self, job_ids: Sequence[UUID]) -> list[Job]:
+        """Those of the jobs that are pending."""
+        return await self._all(sql.PENDING_AMONG, list(job_ids))
 
     async def ping(self) -> None:
         await self._fetch("SELECT 1")
