@@ -13,12 +13,13 @@ import sqlalchemy as sa
 from tests.acceptance.enqueue_example import sign_up
 from tests.support.serve import running
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = Path(__file__).with_name("enqueue_example.py")
 
 
-def test_the_readme_shows_the_example_that_is_run() -> None:
-    text = README.read_text()
+@pytest.mark.parametrize("document", ["README.md", "docs/transactional-enqueue.md"])
+def test_the_docs_show_the_example_that_is_run(document: str) -> None:
+    text = (ROOT / document).read_text()
     after = text[text.index("<!-- enqueue-example:start -->") :]
     match = re.search(r"```python\n(.*?)```", after, re.DOTALL)
     assert match, "no python block after the enqueue-example marker"
