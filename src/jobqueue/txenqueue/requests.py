@@ -45,7 +45,8 @@ def new_jobs(requests: Iterable[JobRequest]) -> list[NewJob]:
 
 def _new_job(request: JobRequest) -> NewJob:
     if not isinstance(request.payload, Mapping):
-        raise InvalidJobError(f"payload: must be a mapping (a JSON object), not {_kind(request)}")
+        kind = type(request.payload).__name__
+        raise InvalidJobError(f"payload: must be a mapping (a JSON object), not {kind}")
     payload = dict(request.payload)
     _check_storable(payload)
     try:
@@ -80,10 +81,6 @@ def _milliseconds(delay: timedelta) -> int:
     return delay // timedelta(milliseconds=1)
 
 
-def _kind(request: JobRequest) -> str:
-    return type(request.payload).__name__
-
-
 def _message(exc: ValidationError) -> str:
     """Each invalid field by its Python name, e.g. ``max_attempts: Input should be ...``."""
     parts = []
@@ -94,6 +91,7 @@ def _message(exc: ValidationError) -> str:
 
 
 def _snake(name: str) -> str:
+    """The API's camelCase field as this module's argument (``delayMs`` is ``delay`` here)."""
     return re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower().replace("delay_ms", "delay")
 
 
