@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import structlog
 
@@ -35,6 +35,8 @@ from jobqueue.domain.jobs import (
     JobStatus,
     NewJob,
     ProgressReport,
+    build_job,
+    is_same_request,
     job_fields,
     utcnow,
 )
@@ -342,20 +344,7 @@ class JobService:
             raise UnknownJobTypeError(job_type, list(self.known_types))
 
     def _build(self, new: NewJob, now: datetime) -> Job:
-        return Job(
-            id=uuid4(),
-            type=new.type,
-            payload=new.payload,
-            status=JobStatus.PENDING,
-            attempts=0,
-            max_attempts=new.max_attempts or self.policies.for_type(new.type).max_attempts,
-            next_run_at=new.run_at,
-            created_at=now,
-            updated_at=now,
-            priority=new.priority,
-            idempotency_key=new.idempotency_key,
-            request_fingerprint=new.request_fingerprint,
-        )
+        return build_job(new, now, self.policies.for_type(new.type).max_attempts)
 
     async def _existing_by_key(self, requests: Sequence[NewJob]) -> dict[str | None, Job]:
         keys = {new.idempotency_key for new in requests if new.idempotency_key}
@@ -365,9 +354,7 @@ class JobService:
 
 
 def _same_request(job: Job, new: NewJob) -> Job:
-    """``job``, made earlier with ``new``'s idempotency key, if ``new`` is the same request;
-    jobs made before fingerprints were kept (or without one) are taken as the same."""
-    made_by, asked = job.request_fingerprint, new.request_fingerprint
-    if made_by is not None and asked is not None and made_by != asked:
+    """``job``, made earlier with ``new``'s idempotency key, if ``new`` is the same request."""
+    if not is_same_request(job.request_fingerprint, new):
         raise IdempotencyConflictError(str(new.idempotency_key), job.id)
     return job

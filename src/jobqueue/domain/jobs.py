@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 
 class JobStatus(enum.StrEnum):
@@ -160,3 +160,30 @@ class JobFilter:
     type: str | None = None
     limit: int = 100
     offset: int = 0
+
+
+def build_job(new: NewJob, now: datetime, default_max_attempts: int) -> Job:
+    """The pending row a create request makes: the API's creates and ``jobqueue.enqueue``
+    both build it here. ``default_max_attempts`` is the type's limit when ``new`` sets none."""
+    return Job(
+        id=uuid4(),
+        type=new.type,
+        payload=new.payload,
+        status=JobStatus.PENDING,
+        attempts=0,
+        max_attempts=new.max_attempts or default_max_attempts,
+        next_run_at=new.run_at,
+        created_at=now,
+        updated_at=now,
+        priority=new.priority,
+        idempotency_key=new.idempotency_key,
+        request_fingerprint=new.request_fingerprint,
+    )
+
+
+def is_same_request(made_by: str | None, new: NewJob) -> bool:
+    """Whether ``new`` is the request that made a job whose fingerprint is ``made_by`` (both
+    with the same idempotency key); jobs made before fingerprints were kept, or without
+    one, are taken as the same."""
+    asked = new.request_fingerprint
+    return made_by is None or asked is None or made_by == asked

@@ -25,6 +25,7 @@ from jobqueue.domain.limits import TypeLimit
 from jobqueue.domain.retry import RetryPolicies
 from jobqueue.queue.base import Broker, Consumer, JobRunner, Leases, Repairs
 from jobqueue.queue.bullmq_consumer import BullMQConsumer
+from jobqueue.queue.bullmq_outbox import Outbox, OutboxSource
 from jobqueue.queue.bullmq_pipeline import add_jobs
 from jobqueue.queue.bullmq_reconciler import Reconciler
 from jobqueue.queue.bullmq_wire import (
@@ -144,8 +145,13 @@ class BullMQBroker(Broker):
     async def recovery(self, repairs: Repairs) -> None:
         """The reconciler: BullMQ re-runs a dead worker's job itself (its stalled-job check),
         so the table's lease recovery would fail jobs BullMQ still runs; the reconciler
-        covers what BullMQ cannot see instead."""
-        await Reconciler(repairs, self, self.settings).run()
+        covers what BullMQ cannot see instead. Beside it, the outbox publishes the jobs
+        that applications commit with ``jobqueue.enqueue``."""
+        reconciler = Reconciler(repairs, self, self.settings).run()
+        if not isinstance(self.leases, OutboxSource):
+            await reconciler
+            return
+        await asyncio.gather(reconciler, Outbox(self.leases, self).run())
 
     async def live_job_ids(self, job_ids: Sequence[UUID]) -> set[UUID]:
         """The ids among ``job_ids`` whose BullMQ job is waiting, delayed or running."""

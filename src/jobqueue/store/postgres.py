@@ -39,7 +39,7 @@ from jobqueue.store.base import (
     UnstorableValueError,
 )
 from jobqueue.store.batching import GroupCommit
-from jobqueue.store.listen import listening
+from jobqueue.store.listen import listening, listening_to_payloads
 
 _MAX_BATCH = 500
 _UNAVAILABLE = (
@@ -141,7 +141,7 @@ class PostgresJobStore:
         return outcomes
 
     async def _insert_many(self, new_jobs: Sequence[Job]) -> dict[UUID, Job]:
-        columns = list(zip(*(_encode_job(job) for job in new_jobs), strict=True))
+        columns = list(zip(*(encode_job(job) for job in new_jobs), strict=True))
         try:
             await self._execute(sql.INSERT_JOBS, *columns)
         except asyncpg.UniqueViolationError as exc:
@@ -313,6 +313,15 @@ class PostgresJobStore:
         """Call ``on_notify`` whenever any process makes a job pending."""
         return listening(self.dsn, sql.CHANNEL, on_notify)
 
+    def listen_outbox(self, on_payload: Callable[[str], None]) -> AbstractAsyncContextManager[None]:
+        """Call ``on_payload`` with the ids (comma-separated) of jobs that applications
+        committed with ``jobqueue.enqueue``; an empty payload on every (re)connection."""
+        return listening_to_payloads(self.dsn, sql.OUTBOX_CHANNEL, on_payload)
+
+    async def pending_among(self, job_ids: Sequence[UUID]) -> list[Job]:
+        """Those of the jobs that are pending."""
+        return await self._all(sql.PENDING_AMONG, list(job_ids))
+
     async def ping(self) -> None:
         await self._fetch("SELECT 1")
 
@@ -415,7 +424,8 @@ def _json(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def _encode_job(job: Job) -> tuple[Any, ...]:
+def encode_job(job: Job) -> tuple[Any, ...]:
+    """A new job's INSERT_JOBS values, in ``INSERT_COLUMNS`` order."""
     return (
         job.id,
         job.type,

@@ -10,6 +10,13 @@ from __future__ import annotations
 CHANNEL = "jobqueue_jobs"
 """Notified in the statement that makes jobs pending, so only committed jobs wake anyone."""
 
+OUTBOX_CHANNEL = "jobqueue_outbox"
+"""Notified, with the ids of the new jobs, by ``jobqueue.enqueue`` inside the application's
+transaction: Redis-mode workers listen and put those jobs on BullMQ once it commits."""
+
+OUTBOX_IDS_PER_NOTIFY = 200
+"""A notification's payload holds at most 8,000 bytes: 200 ids of 37 characters fit."""
+
 INSERT_COLUMNS = (
     "id, type, payload, status, attempts, max_attempts, priority, next_run_at, last_error, "
     "idempotency_key, lease_owner, lease_expires_at, created_at, updated_at, request_fingerprint"
@@ -39,6 +46,23 @@ WITH inserted AS (
 )
 SELECT pg_notify('{CHANNEL}', '') FROM (SELECT count(*) FROM inserted) AS done
 """
+
+NOTIFY_OUTBOX = f"""
+SELECT pg_notify('{OUTBOX_CHANNEL}', string_agg(id::text, ',' ORDER BY n))
+FROM unnest($1::uuid[]) WITH ORDINALITY AS new(id, n)
+GROUP BY (n - 1) / {OUTBOX_IDS_PER_NOTIFY}
+"""
+"""The outbox notification of jobs just inserted (comma-separated ids, several
+notifications for a large batch); delivered when, and only if, the transaction commits."""
+
+PENDING_AMONG = f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ANY($1::uuid[]) AND status = 'pending'"
+
+KEY_HOLDERS = """
+SELECT idempotency_key, id, request_fingerprint FROM jobs WHERE idempotency_key = ANY($1::text[])
+"""
+"""Which jobs hold these idempotency keys (and the fingerprint of the request that made
+each): ``jobqueue.enqueue`` reads this on the application's connection, whose driver may
+decode JSON columns its own way, so it reads no JSON."""
 
 GET_JOB = f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"
 

@@ -75,7 +75,7 @@ class SqliteJobStore:
         )
 
     async def insert(self, new_jobs: Sequence[Job]) -> list[Job]:
-        rows = [_encode_job(job) for job in new_jobs]
+        rows = [encode_job(job) for job in new_jobs]
         if len(new_jobs) == 1 and new_jobs[0].idempotency_key is None:
             # Nothing can conflict without a key: share a commit with concurrent creates.
             await self._writes.submit(lambda conn: conn.execute(sql.INSERT_JOB, rows[0]))
@@ -410,7 +410,8 @@ def _json(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def _encode_job(job: Job) -> Row:
+def encode_job(job: Job) -> Row:
+    """A new job's INSERT_JOB values, in ``INSERT_COLUMNS`` order."""
     return (
         job.id.hex,
         job.type,

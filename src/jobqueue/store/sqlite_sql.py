@@ -11,7 +11,7 @@ INSERT_COLUMNS = (
     "id, type, payload, status, attempts, max_attempts, priority, next_run_at, last_error, "
     "idempotency_key, lease_owner, lease_expires_at, created_at, updated_at, request_fingerprint"
 )
-"""The columns a new job is written with, in ``_encode_job``'s order."""
+"""The columns a new job is written with, in ``encode_job``'s order."""
 
 JOB_COLUMNS = f"{INSERT_COLUMNS}, result, progress, progress_message"
 """The column order every statement returns and ``decode_job`` reads."""
@@ -43,6 +43,14 @@ JOBS_BY_IDEMPOTENCY_KEYS = f"""
 SELECT {JOB_COLUMNS} FROM jobs
 WHERE idempotency_key IN (SELECT value FROM json_each(?))
 """
+
+KEY_HOLDERS = """
+SELECT idempotency_key, id, request_fingerprint FROM jobs
+WHERE idempotency_key IN (SELECT value FROM json_each(?))
+"""
+"""Which jobs hold these idempotency keys (and the fingerprint of the request that made
+each): ``jobqueue.enqueue`` reads this on the application's connection, whose driver may
+decode JSON columns its own way, so it reads no JSON."""
 
 LIST_JOBS = f"""
 SELECT {JOB_COLUMNS} FROM jobs
