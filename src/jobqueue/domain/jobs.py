@@ -135,3 +135,14 @@ class JobFilter:
     type: str | None = None
     limit: int = 100
     offset: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class QueueState:
+    """The queue at one moment, for monitoring."""
+
+    counts: dict[str, int]
+    """Jobs in each status (every status, zero included)."""
+    oldest_pending_age_s: float
+    """How long the longest-waiting pending job that is due has waited: since its
+    ``next_run_at`` when it was scheduled, else since it was created; 0 when none is due."""
