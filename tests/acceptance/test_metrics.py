@@ -3,6 +3,7 @@ made in the worker process reach the API process's scrape."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -129,3 +130,21 @@ def test_a_standalone_worker_serves_its_own_counts(serve: ServeFactory, tmp_path
     assert value(seen, "jobqueue_attempt_duration_seconds_count", type="noop") == 1
     # The queue's state is the API's to report: a worker's scrape does not repeat it.
     assert not any(name == "jobqueue_jobs" for name, _labels in seen)
+
+
+def test_the_monitoring_docs_curl_example_scrapes_with_a_key(serve: ServeFactory) -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "monitoring.md").read_text()
+    match = re.search(r"```sh\n(.*?)```", text, re.DOTALL)
+    assert match, "docs/monitoring.md has no sh example"
+    server = serve(API_KEYS="secret-1", WORKER_PROCESSES="0")
+    script = match.group(1).replace("http://127.0.0.1:3000", server.base_url)
+    result = subprocess.run(
+        ["bash", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+        env={"PATH": "/usr/bin:/bin", "NO_PROXY": "*", "JOBQUEUE_KEY": "secret-1"},
+    )
+    assert value(parse(result.stdout), "jobqueue_jobs", status="pending") == 0
+    assert "jobqueue_oldest_pending_age_seconds 0.0" in result.stdout
