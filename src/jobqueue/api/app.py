@@ -15,6 +15,7 @@ from starlette.types import Message, Receive, Scope, Send
 from jobqueue import __version__
 from jobqueue.api.errors import error_response, install_error_handlers
 from jobqueue.api.limits import METRICS_PATH, ApiKeyGuard, BodySizeLimit
+from jobqueue.api.openapi import finish_openapi
 from jobqueue.api.responses import json_response
 from jobqueue.api.routes import router
 from jobqueue.config import Settings
@@ -69,6 +70,7 @@ def create_app(service: JobService, settings: Settings) -> FastAPI:
         description="Background jobs over HTTP: create, list, retry; workers run handlers.",
     )
     app.state.service = service
+    finish_openapi(app)
     app.state.settings = settings
     install_error_handlers(app)
     # The /api routes join the app's own router as they are: include_router would put them
