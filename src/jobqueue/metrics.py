@@ -8,6 +8,7 @@ them up. A process on its own (``jobqueue api``, ``jobqueue worker``) counts in 
 
 from __future__ import annotations
 
+import collections
 import os
 from collections.abc import Iterator, Sequence
 from typing import Generic, TypeVar
@@ -79,9 +80,12 @@ class JobMetrics:
         )
 
     def created(self, jobs: Sequence[Job]) -> None:
-        """New jobs were committed."""
-        for job in jobs:
-            self._created(job.type).inc()
+        """New jobs were committed (a batch: one increment per type)."""
+        if len(jobs) == 1:
+            self._created(jobs[0].type).inc()
+            return
+        for job_type, count in collections.Counter(job.type for job in jobs).items():
+            self._created(job_type).inc(count)
 
     def completed(self, job_type: str, duration_ms: float | None) -> None:
         """An attempt succeeded and was recorded."""
