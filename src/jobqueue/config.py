@@ -100,7 +100,14 @@ class Settings(BaseSettings):
     max_payload_bytes: int = Field(default=1048576, ge=1024)
     """Request bodies larger than this are answered 413."""
     api_keys: CommaList = []
-    """Comma-separated keys; when set, every /api route needs ``Authorization: Bearer <key>``."""
+    """Comma-separated keys; when set, every /api route needs ``Authorization: Bearer <key>``,
+    and so does /metrics unless METRICS_PUBLIC is true."""
+    metrics_public: bool = False
+    """Serve /metrics without the API key even when API_KEYS is set (a scraper on a private
+    network that cannot send a bearer token)."""
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    """``jobqueue worker`` only: serve that worker's own metrics on HOST:METRICS_PORT
+    (``/metrics``, no key); unset: none. ``serve``'s /metrics already includes its workers."""
     jobqueue_handlers: CommaList = []
     """Comma-separated modules to import for their ``@handler`` functions."""
     accept_unknown_types: bool = False

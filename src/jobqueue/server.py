@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import os
+import shutil
 import signal
 import sys
-from collections.abc import Callable, Coroutine
+import tempfile
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,12 +73,31 @@ async def run_process(settings: Settings, plan: ProcessPlan) -> None:
     if stopping.is_set():
         log.info("stopped during start-up")
         return
-    runtime = Runtime.build(settings)
+    with _metrics_shared_with_workers(plan):
+        runtime = Runtime.build(settings)
+        try:
+            await _run_parts(runtime, plan, stoppers, stopping)
+        finally:
+            await runtime.close()
+            log.info("shutdown complete")
+
+
+@contextlib.contextmanager
+def _metrics_shared_with_workers(plan: ProcessPlan) -> Iterator[None]:
+    """``serve`` with worker processes: every process counts in files of a private directory
+    (made before the first metric, handed down to the children by the environment), which
+    /metrics adds up; removed at exit."""
+    if not (plan.api and plan.worker and plan.worker_processes > 0):
+        yield
+        return
+    from jobqueue.metrics import count_in_directory
+
+    directory = tempfile.mkdtemp(prefix="jobqueue-metrics-")
+    count_in_directory(directory)
     try:
-        await _run_parts(runtime, plan, stoppers, stopping)
+        yield
     finally:
-        await runtime.close()
-        log.info("shutdown complete")
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 async def _run_parts(
@@ -93,6 +115,8 @@ async def _run_parts(
         stoppers.append(job_worker.stop)
         if plan.wake_fd is not None:
             parts.append(_follow_parent(job_worker, plan.wake_fd, runtime))
+        elif not plan.api and runtime.settings.metrics_port is not None:
+            _serve_worker_metrics(runtime)
     if plan.api and not stopping.is_set():
         from jobqueue.api.serving import api_server
 
@@ -120,6 +144,16 @@ async def _worker_processes(
     await children.start()
     runtime.broker.also_wake(children.wake)
     return children.run(stopped, settings.shutdown_grace_ms / 1000)
+
+
+def _serve_worker_metrics(runtime: Runtime) -> None:
+    """A worker on its own exposes its counts on HOST:METRICS_PORT (a thread of its own)."""
+    from prometheus_client import start_http_server
+
+    settings = runtime.settings
+    assert settings.metrics_port is not None
+    start_http_server(settings.metrics_port, settings.host, runtime.service.metrics.registry)
+    log.info("metrics served", url=f"http://{settings.host}:{settings.metrics_port}/metrics")
 
 
 async def _follow_parent(job_worker: Worker, channel_fd: int, runtime: Runtime) -> None:

@@ -35,6 +35,7 @@ from jobqueue.domain.jobs import (
     JobStatus,
     NewJob,
     ProgressReport,
+    QueueState,
     build_job,
     is_same_request,
     job_fields,
@@ -44,6 +45,7 @@ from jobqueue.domain.outcome import Failed, Outcome, Succeeded
 from jobqueue.domain.retry import GiveUp, RetryLater, RetryPolicies, RetryPolicy
 from jobqueue.domain.schedules import InvalidScheduleError, Schedule
 from jobqueue.log_throttle import LogThrottle
+from jobqueue.metrics import JobMetrics
 from jobqueue.queue.base import Broker
 from jobqueue.store.base import DuplicateIdempotencyKeyError, JobStore
 
@@ -68,10 +70,12 @@ class JobService:
         policy: RetryPolicy | RetryPolicies,
         known_types: Collection[str] | None,
         schedules: Sequence[Schedule] = (),
+        *,
+        metrics: JobMetrics | None = None,
     ) -> None:
         """``known_types`` None accepts any type (an API serving remote workers); ``policy``
         is the settings' retry rule, or that and each type's own; ``schedules`` are the
-        recurring jobs in force."""
+        recurring jobs in force; ``metrics`` count what happens (a fresh set by default)."""
         self.store = store
         self.broker = broker
         self.policies = policy if isinstance(policy, RetryPolicies) else RetryPolicies(policy)
@@ -80,6 +84,7 @@ class JobService:
         self.schedules = list(schedules)
         self._check_schedules()
         self._enqueue_failures = LogThrottle()
+        self.metrics = metrics or JobMetrics()
 
     async def create(self, new: NewJob) -> tuple[Job, bool]:
         """Create a job; returns it and False when its idempotency key already existed."""
@@ -104,6 +109,7 @@ class JobService:
                 await self.store.insert(fresh)
             except DuplicateIdempotencyKeyError:
                 continue  # another request took a key meanwhile: answer with its job
+            self.metrics.created(fresh)
             await self._publish(fresh)
             return results
         raise InvalidTransitionError("Idempotency keys kept changing meanwhile; try again")
@@ -143,6 +149,14 @@ class JobService:
         """Count of jobs in every status, zero included."""
         counts = await self.store.count_by_status()
         return {status.value: counts.get(status, 0) for status in JobStatus}
+
+    async def queue_state(self) -> QueueState:
+        """The counts of /api/jobs/stats and the wait of the oldest due job (for /metrics)."""
+        now = utcnow()
+        counts = await self.stats()
+        oldest = await self.store.oldest_due_pending(now)
+        age = 0.0 if oldest is None else max(0.0, (now - oldest).total_seconds())
+        return QueueState(counts, age)
 
     async def dead_letters(self, limit: int, offset: int) -> list[DeadLetter]:
         """Dead-letter entries, newest first."""
@@ -195,6 +209,8 @@ class JobService:
         attempt = attempt_of(job, outcome, utcnow())
         if isinstance(outcome, Succeeded):
             completed = await self.store.complete(job, attempt, outcome.result)
+            if completed is not None:
+                self.metrics.completed(job.type, attempt.duration_ms)
             return await self._dropped_if_none(job, completed, attempt)
         return await self._record_failure(job, outcome, attempt)
 
@@ -263,6 +279,7 @@ class JobService:
             run_at = utcnow() + decision.delay
             updated = await self.store.schedule_retry(job, run_at, failure.error, attempt)
             if updated is not None:
+                self.metrics.retried(job.type, attempt.duration_ms)
                 # No publish: the queue runs it at next_run_at (the table's claim checks
                 # the time; BullMQ retries the same job with the same backoff).
                 log.info("retry scheduled", **job_fields(job), next_run_at=run_at.isoformat())
@@ -275,6 +292,7 @@ class JobService:
         if failed is None:
             return await self._dropped_if_none(job, None, attempt)
         updated, entry = failed
+        self.metrics.failed(job.type, attempt.duration_ms)
         log.error("job failed for good", **job_fields(job), reason=decision.reason)
         if keeps and await self.broker.publish_dead_letter(entry):
             await self.store.dead_letter_queued(entry)

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import structlog
 
+from jobqueue.metrics import process_ended
+
 log = structlog.get_logger(__name__)
 
 _PR_SET_PDEATHSIG = 1
@@ -86,6 +88,7 @@ class WorkerProcesses:
         while not self._stopping:
             child = self.children[index]
             code = await child.process.wait()
+            process_ended(child.process.pid)
             log.error("worker process exited; starting another", pid=child.process.pid, code=code)
             child.channel.close()
             await asyncio.sleep(_RESTART_DELAY_S)
@@ -108,6 +111,7 @@ class WorkerProcesses:
                     child.process.kill()
         for child in self.children:
             child.channel.close()
+            process_ended(child.process.pid)
 
     async def _spawn(self) -> _Child:
         ours, theirs = socket.socketpair()

@@ -82,6 +82,22 @@ async def test_retry_failed_retries_the_failed_jobs_of_a_type_once(service: Serv
         assert handlers.calls[uuid.UUID(job["id"])] == [1, 1]
 
 
+async def test_concurrent_retry_failed_calls_retry_each_job_once(service: Service) -> None:
+    jobs = [await service.create("fails-first-run") for _ in range(6)]
+    for job in jobs:
+        await service.wait_for(job["id"], "failed")
+    answers = await asyncio.gather(
+        *(service.client.post("/api/jobs/retry-failed", json={}) for _ in range(3))
+    )
+    assert sum(answer.json()["retried"] for answer in answers) == 6
+    for job in jobs:
+        await service.wait_for(job["id"], "completed")
+    stats = (await service.client.get("/api/jobs/stats")).json()
+    assert (stats["completed"], stats["pending"], stats["processing"]) == (6, 0, 0)
+    for job in jobs:
+        assert handlers.calls[uuid.UUID(job["id"])] == [1, 1]  # one run after the retry
+
+
 async def test_a_permanent_error_fails_at_once(service: Service) -> None:
     job = await service.create("permanent")
     failed = await service.wait_for(job["id"], "failed")

@@ -284,3 +284,16 @@ async def test_a_sweep_passes_over_jobs_behind_its_cursor_or_created_after_it(
     await store.apply(early.id, dataclasses.replace(fail_again, status=JobStatus.FAILED))
     rest = await store.apply_sweep(RETRY, Sweep(None, started, limit=10).past(first))
     assert [job.id for job in rest] == [late.id]  # early failed again: behind the cursor
+
+
+async def test_the_oldest_due_pending_job_is_found_by_when_it_became_due(store: JobStore) -> None:
+    now = utcnow()
+    assert await store.oldest_due_pending(now) is None
+    created_early = new_job(created_at=now - timedelta(minutes=5))
+    due_earlier = new_job(next_run_at=now - timedelta(minutes=9))
+    not_due = new_job(created_at=now - timedelta(hours=1), next_run_at=now + LEASE)
+    failed = new_job(status=JobStatus.FAILED, created_at=now - timedelta(days=1))
+    await store.insert([created_early, not_due, failed])
+    assert await store.oldest_due_pending(now) == created_early.created_at
+    await store.insert([due_earlier])
+    assert await store.oldest_due_pending(now) == due_earlier.next_run_at

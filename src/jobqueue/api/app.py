@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Iterable
 
 from fastapi import FastAPI, Request
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
@@ -13,10 +14,12 @@ from starlette.types import Message, Receive, Scope, Send
 
 from jobqueue import __version__
 from jobqueue.api.errors import error_response, install_error_handlers
-from jobqueue.api.limits import ApiKeyGuard, BodySizeLimit
+from jobqueue.api.limits import METRICS_PATH, ApiKeyGuard, BodySizeLimit
+from jobqueue.api.openapi import finish_openapi
 from jobqueue.api.responses import json_response
 from jobqueue.api.routes import router
 from jobqueue.config import Settings
+from jobqueue.metrics import exposition
 from jobqueue.service import JobService
 
 
@@ -67,16 +70,21 @@ def create_app(service: JobService, settings: Settings) -> FastAPI:
         description="Background jobs over HTTP: create, list, retry; workers run handlers.",
     )
     app.state.service = service
+    finish_openapi(app)
     app.state.settings = settings
     install_error_handlers(app)
     # The /api routes join the app's own router as they are: include_router would put them
     # behind a router that matches every request twice (measured: 14 us of a 90 us GET).
     app.router.routes.extend(router.routes)
     app.add_api_route("/health", health, methods=["GET"], tags=["health"])
+    # Prometheus's text format, not JSON: described in docs/monitoring.md, not in OpenAPI.
+    app.add_api_route(METRICS_PATH, metrics, methods=["GET"], include_in_schema=False)
     # Middleware added last runs first: the size limit, then CORS (which answers
     # preflights, and labels 401s so that a browser can read them), then the key check.
     if settings.api_keys:
-        app.add_middleware(ApiKeyGuard, keys=settings.api_keys)
+        app.add_middleware(
+            ApiKeyGuard, keys=settings.api_keys, public_metrics=settings.metrics_public
+        )
     app.add_middleware(
         StrictCors,
         allow_origins=settings.cors_origin,
@@ -99,6 +107,15 @@ async def health(request: Request) -> Response:
         failing = ", ".join(name for name, result in checks.items() if result != "ok")
         body["message"] = f"{failing} unreachable"
     return json_response(body, 200 if healthy else 503)
+
+
+async def metrics(request: Request) -> Response:
+    """Prometheus's text format: every process's counts, and the queue's state read now."""
+    service: JobService = request.app.state.service
+    state = await service.queue_state()
+    # In multiprocess mode the counts are read from files: off the event loop.
+    body = await asyncio.to_thread(exposition, service.metrics, state)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
 async def check_dependencies(service: JobService, timeout_s: float) -> dict[str, str]:

@@ -15,21 +15,27 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from jobqueue.api.errors import error_response
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+METRICS_PATH = "/metrics"
 _NO_KEY = "Missing or wrong API key: send 'Authorization: Bearer <key>'"
 
 
 class ApiKeyGuard:
-    """401 for /api requests that do not carry one of ``keys`` as a Bearer token."""
+    """401 for /api requests (and /metrics, unless public) that do not carry one of ``keys``
+    as a Bearer token."""
 
-    def __init__(self, app: ASGIApp, keys: Sequence[str]) -> None:
+    def __init__(self, app: ASGIApp, keys: Sequence[str], *, public_metrics: bool = False) -> None:
         self.app = app
         self.keys = [key.encode() for key in keys]
+        self.guard_metrics = not public_metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and _is_api(scope["path"]) and not self._allowed(scope):
+        if scope["type"] == "http" and self._guarded(scope["path"]) and not self._allowed(scope):
             await error_response(401, _NO_KEY)(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+    def _guarded(self, path: str) -> bool:
+        return _is_api(path) or (self.guard_metrics and path == METRICS_PATH)
 
     def _allowed(self, scope: Scope) -> bool:
         headers = scope["headers"]

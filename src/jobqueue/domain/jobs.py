@@ -187,3 +187,14 @@ def is_same_request(made_by: str | None, new: NewJob) -> bool:
     one, are taken as the same."""
     asked = new.request_fingerprint
     return made_by is None or asked is None or made_by == asked
+
+
+@dataclass(frozen=True, slots=True)
+class QueueState:
+    """The queue at one moment, for monitoring."""
+
+    counts: dict[str, int]
+    """Jobs in each status (every status, zero included)."""
+    oldest_pending_age_s: float
+    """How long the longest-waiting pending job that is due has waited: since its
+    ``next_run_at`` when it was scheduled, else since it was created; 0 when none is due."""

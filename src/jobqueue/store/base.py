@@ -62,6 +62,11 @@ class JobStore(Protocol):
         """Apply a planned change if the job is still in ``plan.expected_status``."""
         ...
 
+    async def oldest_due_pending(self, now: datetime) -> datetime | None:
+        """When the longest-waiting pending job due by ``now`` became due (its
+        ``next_run_at``, else its ``created_at``); None when no pending job is due."""
+        ...
+
     async def apply_sweep(self, plan: UpdatePlan, sweep: Sweep) -> list[Job]:
         """Apply ``plan`` to the next ``sweep.limit`` jobs in ``plan.expected_status`` that
         ``sweep`` selects, in one transaction; the jobs it changed (a job whose status changed

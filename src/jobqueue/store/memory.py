@@ -98,6 +98,17 @@ class InMemoryJobStore:
             next_run_at=_utc(plan.next_run_at),
         )
 
+    async def oldest_due_pending(self, now: datetime) -> datetime | None:
+        """The earliest ``next_run_at`` (or, unscheduled, ``created_at``) of a due pending job."""
+        return min(
+            (
+                job.next_run_at or job.created_at
+                for job in self._jobs.values()
+                if _claimable(job, now, None)
+            ),
+            default=None,
+        )
+
     async def apply_sweep(self, plan: UpdatePlan, sweep: Sweep) -> list[Job]:
         """Apply the plan to the next ``sweep.limit`` jobs in ``plan.expected_status`` of the
         sweep's type created by its time, in (created_at, id) order after its cursor."""

@@ -168,6 +168,11 @@ class PostgresJobStore:
             sql.APPLY_PLAN, job_id, *values, plan.expected_status.value, utcnow()
         )
 
+    async def oldest_due_pending(self, now: datetime) -> datetime | None:
+        rows = await self._fetch(sql.OLDEST_DUE_PENDING, now)
+        value: datetime | None = rows[0][0]
+        return value
+
     async def apply_sweep(self, plan: UpdatePlan, sweep: Sweep) -> list[Job]:
         values = (plan.status.value, plan.attempts, plan.next_run_at, utcnow())
         selection = (plan.expected_status.value, sweep.job_type, sweep.created_by)

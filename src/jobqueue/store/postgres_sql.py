@@ -88,6 +88,17 @@ WITH changed AS (
 SELECT {JOB_COLUMNS} FROM changed, (SELECT count(*) FROM woken) AS notified
 """
 
+OLDEST_DUE_PENDING = """
+SELECT least(
+    (SELECT next_run_at FROM jobs WHERE status = 'pending' AND next_run_at <= $1
+     ORDER BY next_run_at LIMIT 1),
+    (SELECT created_at FROM jobs WHERE status = 'pending' AND next_run_at IS NULL
+     ORDER BY created_at LIMIT 1)
+)
+"""
+"""The oldest due pending job for /metrics: the first entry of ``ix_jobs_status_next_run_at``
+and of ``ix_jobs_status_created_at`` (``least`` ignores a NULL), no scan."""
+
 APPLY_PLAN_TO_SWEEP = f"""
 WITH picked AS MATERIALIZED (
     SELECT id FROM jobs

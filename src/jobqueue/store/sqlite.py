@@ -112,6 +112,10 @@ class SqliteJobStore:
         }
         return self._one(sql.APPLY_PLAN, params)
 
+    async def oldest_due_pending(self, now: datetime) -> datetime | None:
+        [(value,)] = self._rows(sql.OLDEST_DUE_PENDING, {"now": _time(now)})
+        return _parse_time(value)
+
     async def apply_sweep(self, plan: UpdatePlan, sweep: Sweep) -> list[Job]:
         params = {
             "status": plan.status.value,

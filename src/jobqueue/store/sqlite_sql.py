@@ -68,6 +68,23 @@ WHERE id = :id AND status = :expected_status
 RETURNING {JOB_COLUMNS}
 """
 
+OLDEST_DUE_PENDING = """
+SELECT min(since) FROM (
+    SELECT * FROM (
+        SELECT next_run_at AS since FROM jobs INDEXED BY ix_jobs_status_next_run_at
+        WHERE status = 'pending' AND next_run_at <= :now
+        ORDER BY next_run_at LIMIT 1
+    )
+    UNION ALL
+    SELECT * FROM (
+        SELECT created_at FROM jobs INDEXED BY ix_jobs_status_created_at
+        WHERE status = 'pending' AND next_run_at IS NULL
+        ORDER BY created_at LIMIT 1
+    )
+)
+"""
+"""The oldest due pending job for /metrics: the first entry of two indexes, no scan."""
+
 APPLY_PLAN_TO_SWEEP = f"""
 UPDATE jobs SET status = :status, attempts = :attempts, next_run_at = :next_run_at,
     updated_at = :now
