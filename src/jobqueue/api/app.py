@@ -17,6 +17,7 @@ from jobqueue.api.limits import ApiKeyGuard, BodySizeLimit
 from jobqueue.api.responses import json_response
 from jobqueue.api.routes import router
 from jobqueue.config import Settings
+from jobqueue.dashboard import install_dashboard
 from jobqueue.service import JobService
 
 
@@ -73,8 +74,10 @@ def create_app(service: JobService, settings: Settings) -> FastAPI:
     # behind a router that matches every request twice (measured: 14 us of a 90 us GET).
     app.router.routes.extend(router.routes)
     app.add_api_route("/health", health, methods=["GET"], tags=["health"])
+    install_dashboard(app)
     # Middleware added last runs first: the size limit, then CORS (which answers
-    # preflights, and labels 401s so that a browser can read them), then the key check.
+    # preflights, and labels 401s so that a browser can read them), then the key check (of
+    # /api only: the dashboard's files hold no data, and its calls to /api carry the key).
     if settings.api_keys:
         app.add_middleware(ApiKeyGuard, keys=settings.api_keys)
     app.add_middleware(
