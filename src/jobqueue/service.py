@@ -13,8 +13,10 @@ import structlog
 
 from jobqueue.domain.attempts import Attempt, attempt_of, cancelled_attempt, lost_attempt
 from jobqueue.domain.changes import (
+    RETRY,
     JobChanges,
     QueueAction,
+    Sweep,
     UpdatePlan,
     plan_cancel,
     plan_retry,
@@ -48,6 +50,8 @@ log = structlog.get_logger(__name__)
 _CHANGE_TRIES = 3
 PRUNE_BATCH = 500
 """Jobs deleted per transaction by retention: short enough that claims barely wait."""
+RETRY_BATCH = 500
+"""Failed jobs sent back to pending per transaction by retry-failed."""
 
 LEASE_EXPIRED = "lease expired: the worker running this attempt stopped (crash or kill)"
 
@@ -145,6 +149,28 @@ class JobService:
     async def retry(self, job_id: UUID) -> Job:
         """Send a failed job back to pending with its attempts reset."""
         return await self._change(job_id, plan_retry)
+
+    async def retry_failed(self, job_type: str | None = None, batch: int = RETRY_BATCH) -> int:
+        """Send every failed job (of ``job_type``; None: any) back to pending as ``retry``
+        does, ``batch`` jobs per transaction, each batch published as it commits; how many.
+
+        Only jobs that have failed when the call starts are retried, each at most once (a
+        cursor walks them in creation order): a job that fails again meanwhile stays failed,
+        and a job another request changes meanwhile is neither changed nor published here.
+        """
+        sweep = Sweep(job_type, utcnow(), batch)
+        total = 0
+        while True:
+            retried = await self.store.apply_sweep(RETRY, sweep)
+            total += len(retried)
+            if retried:
+                await self._publish(retried)
+            if len(retried) < batch:
+                break
+            sweep = sweep.past(retried)
+            await asyncio.sleep(0)  # let requests and claims in between batches
+        log.info("failed jobs retried", count=total, job_type=job_type)
+        return total
 
     async def cancel(self, job_id: UUID) -> Job:
         """Cancel a pending job, or a running one (its worker stops the handler)."""

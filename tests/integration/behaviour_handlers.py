@@ -38,6 +38,14 @@ async def permanent(payload: dict[str, Any], ctx: JobContext) -> None:
     raise PermanentError("this can never work")
 
 
+@handler("fails-first-run")
+async def fails_first_run(payload: dict[str, Any], ctx: JobContext) -> None:
+    """Fail for good the first time the job runs; succeed when it is run again (a retry)."""
+    calls[ctx.job_id].append(ctx.attempt)
+    if len(calls[ctx.job_id]) == 1:
+        raise PermanentError("the first run always fails")
+
+
 @handler("blocker")
 async def blocker(payload: dict[str, Any], ctx: JobContext) -> None:
     """Run until the test opens this job's gate."""

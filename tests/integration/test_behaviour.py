@@ -58,6 +58,30 @@ async def test_exhausted_jobs_fail_into_the_dlq_and_retry_brings_them_back(
     assert (retried.json()["status"], retried.json()["attempts"]) == ("pending", 0)
 
 
+async def test_retry_failed_retries_the_failed_jobs_of_a_type_once(service: Service) -> None:
+    first_runs_fail = [await service.create("fails-first-run") for _ in range(3)]
+    permanent = [await service.create("permanent") for _ in range(2)]
+    for job in [*first_runs_fail, *permanent]:
+        await service.wait_for(job["id"], "failed")
+    retry_failed = "/api/jobs/retry-failed"
+    answer = await service.client.post(retry_failed, json={"type": "fails-first-run"})
+    assert (answer.status_code, answer.json()) == (200, {"retried": 3})
+    for job in first_runs_fail:
+        done = await service.wait_for(job["id"], "completed")
+        assert handlers.calls[uuid.UUID(job["id"])] == [1, 1]
+        assert done["attempts"] == 1
+    again = await service.client.post(retry_failed, json={"type": "fails-first-run"})
+    assert again.json() == {"retried": 0}
+    for job in permanent:
+        assert (await service.wait_for(job["id"], "failed"))["attempts"] == 1
+        assert handlers.calls[uuid.UUID(job["id"])] == [1]
+    every_type = await service.client.post(retry_failed)  # no body: every type
+    assert every_type.json() == {"retried": 2}
+    for job in permanent:
+        await service.wait_for(job["id"], "failed")
+        assert handlers.calls[uuid.UUID(job["id"])] == [1, 1]
+
+
 async def test_a_permanent_error_fails_at_once(service: Service) -> None:
     job = await service.create("permanent")
     failed = await service.wait_for(job["id"], "failed")

@@ -11,6 +11,7 @@ from uuid import uuid4
 
 import pytest
 
+from jobqueue.domain.changes import RETRY, Sweep
 from jobqueue.domain.jobs import Job, JobFilter, JobStatus, ProgressReport, utcnow
 from jobqueue.domain.limits import TypeLimit
 from jobqueue.store.base import DuplicateIdempotencyKeyError, JobStore, TypeLimitReachedError
@@ -36,7 +37,7 @@ async def store(database_url: str) -> AsyncIterator[JobStore]:
 
 def new_job(**fields: Any) -> Job:
     now = utcnow()
-    return make_job(id=uuid4(), created_at=now, updated_at=now, **fields)
+    return make_job(**{"id": uuid4(), "created_at": now, "updated_at": now, **fields})
 
 
 async def test_claim_takes_due_jobs_by_priority_then_age(store: JobStore) -> None:
@@ -239,3 +240,47 @@ async def test_a_rate_limit_counts_the_starts_of_the_last_second(store: JobStore
     left = {job.id for job in jobs} - {job.id for job in taken}
     with pytest.raises(TypeLimitReachedError):
         await store.start_limited(left.pop(), "w3", utcnow() + LEASE, utcnow(), three_a_second)
+
+
+async def test_a_sweep_changes_the_jobs_in_the_plans_status_page_by_page(store: JobStore) -> None:
+    base = utcnow() - timedelta(minutes=1)
+    failed = [
+        new_job(
+            status=JobStatus.FAILED, type="a", attempts=5, created_at=base + timedelta(seconds=n)
+        )
+        for n in range(5)
+    ]
+    other_type = new_job(status=JobStatus.FAILED, type="b", attempts=5, created_at=base)
+    await store.insert([*failed, other_type, new_job(type="a", created_at=base)])
+    sweep = Sweep("a", utcnow(), limit=2)
+    pages: list[list[Job]] = []
+    while page := await store.apply_sweep(RETRY, sweep):
+        pages.append(page)
+        sweep = sweep.past(page)
+    assert [len(page) for page in pages] == [2, 2, 1]
+    assert [{job.id for job in page} for page in pages] == [
+        {job.id for job in failed[n : n + 2]} for n in (0, 2, 4)
+    ]
+    assert {(job.status, job.attempts, job.next_run_at) for page in pages for job in page} == {
+        (JobStatus.PENDING, 0, None)
+    }
+    untouched = await store.get(other_type.id)
+    assert untouched is not None
+    assert untouched.status is JobStatus.FAILED
+
+
+async def test_a_sweep_passes_over_jobs_behind_its_cursor_or_created_after_it(
+    store: JobStore,
+) -> None:
+    started = utcnow()
+    early, late = (
+        new_job(status=JobStatus.FAILED, created_at=started - timedelta(seconds=n)) for n in (2, 1)
+    )
+    after_start = new_job(status=JobStatus.FAILED, created_at=started + timedelta(seconds=1))
+    await store.insert([early, late, after_start])
+    first = await store.apply_sweep(RETRY, Sweep(None, started, limit=1))
+    assert [job.id for job in first] == [early.id]
+    fail_again = dataclasses.replace(RETRY, expected_status=JobStatus.PENDING)
+    await store.apply(early.id, dataclasses.replace(fail_again, status=JobStatus.FAILED))
+    rest = await store.apply_sweep(RETRY, Sweep(None, started, limit=10).past(first))
+    assert [job.id for job in rest] == [late.id]  # early failed again: behind the cursor

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from uuid import uuid4
@@ -9,7 +10,7 @@ from uuid import uuid4
 import pytest
 
 from jobqueue.domain.attempts import AttemptOutcome
-from jobqueue.domain.changes import JobChanges
+from jobqueue.domain.changes import JobChanges, Sweep, UpdatePlan
 from jobqueue.domain.errors import (
     InvalidTransitionError,
     JobNotFoundError,
@@ -258,6 +259,66 @@ async def test_retry_refuses_a_job_that_has_not_failed(
     assert broker.published == [[job.id]]
     stored = await store.get(job.id)
     assert stored == job
+
+
+async def failed_jobs(service: JobService, store: InMemoryJobStore, count: int) -> list[Job]:
+    return [await failed_job(service, store) for _ in range(count)]
+
+
+async def test_retry_failed_sends_every_failed_job_back_in_batches(
+    service: JobService, store: InMemoryJobStore, broker: RecordingBroker
+) -> None:
+    failed = sorted(await failed_jobs(service, store, 5), key=lambda j: (j.created_at, j.id))
+    pending, _created = await service.create(NewJob("email"))
+    broker.published.clear()
+    assert await service.retry_failed(batch=2) == 5
+    assert broker.published == [[job.id for job in failed[n : n + 2]] for n in (0, 2, 4)]
+    for job in failed:
+        stored = await store.get(job.id)
+        assert stored is not None
+        assert (stored.status, stored.attempts, stored.next_run_at) == (JobStatus.PENDING, 0, None)
+    assert await store.get(pending.id) == pending
+    assert await service.retry_failed() == 0  # nothing failed any more: nothing published
+    assert len(broker.published) == 3
+
+
+async def test_retry_failed_of_a_type_leaves_the_others(
+    service: JobService, store: InMemoryJobStore, broker: RecordingBroker
+) -> None:
+    (email,) = await failed_jobs(service, store, 1)
+    report, _created = await service.create(NewJob("report"))
+    (taken,) = await store.claim("w1", 1, utcnow() + LEASE)
+    await service.record_outcome(taken, Failed("no data", permanent=True))
+    broker.published.clear()
+    assert await service.retry_failed("report") == 1
+    assert broker.published == [[report.id]]
+    stored = await store.get(email.id)
+    assert stored is not None
+    assert stored.status is JobStatus.FAILED
+
+
+class FailingAgainStore(InMemoryJobStore):
+    """Every job a sweep retries fails again at once, before the next batch is taken."""
+
+    async def apply_sweep(self, plan: UpdatePlan, sweep: Sweep) -> list[Job]:
+        changed = await super().apply_sweep(plan, sweep)
+        for job in changed:
+            back = dataclasses.replace(
+                plan, expected_status=plan.status, status=plan.expected_status
+            )
+            await self.apply(job.id, back)
+        return changed
+
+
+async def test_retry_failed_retries_each_job_once_even_if_it_fails_again_meanwhile(
+    broker: RecordingBroker,
+) -> None:
+    store = FailingAgainStore()
+    service = JobService(store, broker, POLICY, known_types=["email"])
+    failed = sorted(await failed_jobs(service, store, 3), key=lambda j: (j.created_at, j.id))
+    broker.published.clear()
+    assert await service.retry_failed(batch=1) == 3
+    assert broker.published == [[job.id] for job in failed]
 
 
 async def test_cancel_withdraws_a_pending_job(service: JobService, broker: RecordingBroker) -> None:

@@ -58,9 +58,11 @@ class StrictJsonRoute(APIRoute):
         handler = super().get_route_handler()
         if self.body_field is None:
             return handler
+        optional = not self.body_field.field_info.is_required()
 
         async def strict_json_handler(request: Request) -> Response:
-            require_json(request)
+            if not (optional and not _has_body(request)):
+                require_json(request)
             return await handler(StrictJsonRequest(request.scope, request.receive))
 
         return strict_json_handler
@@ -71,6 +73,13 @@ def require_json(request: Request) -> None:
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json" and not media_type.endswith("+json"):
         raise HTTPException(415, "Content-Type must be application/json")
+
+
+def _has_body(request: Request) -> bool:
+    """The request announces a body (a route whose body is optional takes none without a
+    Content-Type)."""
+    length = request.headers.get("content-length")
+    return "transfer-encoding" in request.headers or (length is not None and length != "0")
 
 
 def parse_json(body: bytes) -> Any:

@@ -27,6 +27,8 @@ from jobqueue.api.schemas import (
     DeadLetterOut,
     ErrorOut,
     JobOut,
+    RetriedOut,
+    RetryFailedBody,
     ScheduleOut,
     StorableText,
     UpdateJobBody,
@@ -122,6 +124,16 @@ async def list_jobs(
 async def job_stats(request: Request) -> Response:
     """How many jobs are in each status."""
     return json_response(await service_of(request).stats())
+
+
+# Declared before the /jobs/{id} routes, as /jobs/stats is, so that no id pattern can take it.
+@router.post("/jobs/retry-failed", response_model=RetriedOut)
+async def retry_failed_jobs(request: Request, body: RetryFailedBody | None = None) -> Response:
+    """Send every failed job (of ``type``, if given) back to pending, attempts reset, as the
+    retry of one job does; 500 per transaction. Calling it again retries only jobs that
+    failed since."""
+    job_type = None if body is None else body.type
+    return json_response({"retried": await service_of(request).retry_failed(job_type)})
 
 
 @router.get("/jobs/{id}", response_model=JobOut, responses=_FOUND)

@@ -35,6 +35,10 @@ StorableText = Annotated[str, AfterValidator(_storable)]
 """A string every store can hold: PostgreSQL's text refuses U+0000."""
 
 
+JobTypeName = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_storable)]
+"""A job type as a filter names it (the length limits checked first, as for any string)."""
+
+
 class CamelModel(BaseModel):
     """camelCase on the wire, snake_case in Python."""
 
@@ -87,6 +91,16 @@ class BatchBody(CamelModel):
     jobs: list[CreateJobBody] = Field(min_length=1, max_length=1000)
 
 
+class RetryFailedBody(CamelModel):
+    """POST /api/jobs/retry-failed: which failed jobs; an empty body or ``{}`` means all."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: JobTypeName | None = Field(
+        default=None, description="Retry only the failed jobs of this type; absent or null: all"
+    )
+
+
 class UpdateJobBody(CamelModel):
     """PATCH /api/jobs/:id: the Node service's fields."""
 
@@ -123,6 +137,12 @@ class JobOut(CamelModel):
     result: Any = Field(None, description="What the handler returned, once completed")
     progress: int | None = Field(None, description="0 to 100, as the running attempt reported")
     progress_message: str | None = Field(None, description="What came with that report")
+
+
+class RetriedOut(BaseModel):
+    """What retry-failed did."""
+
+    retried: int = Field(description="Failed jobs sent back to pending by this call")
 
 
 class AttemptOut(CamelModel):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from uuid import UUID
 
 from jobqueue.domain.errors import InvalidJobError, InvalidTransitionError, RetryNotAllowedError
 from jobqueue.domain.jobs import Job, JobStatus
@@ -46,7 +48,36 @@ class UpdatePlan:
     action: QueueAction
 
 
+_BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
+_LOWEST_ID = UUID(int=0)
+
+
+@dataclass(frozen=True, slots=True)
+class Sweep:
+    """One batch of a change made to many jobs (retry-failed): up to ``limit`` jobs of
+    ``job_type`` (None: any) created by ``created_by``, next in (created_at, id) order after
+    the cursor. The cursor only moves forward, so one sweep changes each job at most once even
+    when a job it changed comes back to the status it looks for."""
+
+    job_type: str | None
+    created_by: datetime
+    limit: int
+    after_created: datetime = _BEGINNING
+    """The cursor: the created_at of the last job of the previous batch."""
+    after_id: UUID = _LOWEST_ID
+    """The cursor's tie-break: that job's id."""
+
+    def past(self, batch: Sequence[Job]) -> Sweep:
+        """The next batch's sweep: its cursor after the last job of ``batch`` (not empty)."""
+        last = max(batch, key=lambda job: (job.created_at, job.id))
+        return replace(self, after_created=last.created_at, after_id=last.id)
+
+
 _FINAL = frozenset({JobStatus.COMPLETED, JobStatus.CANCELLED})
+
+RETRY = UpdatePlan(JobStatus.FAILED, JobStatus.PENDING, 0, None, QueueAction.ENQUEUE)
+"""What a manual retry does: a failed job goes back to pending, due now, attempts reset.
+``plan_retry`` gives it for one job; retry-failed applies it to every failed job."""
 
 
 def plan_retry(job: Job) -> UpdatePlan:
@@ -55,7 +86,7 @@ def plan_retry(job: Job) -> UpdatePlan:
         raise RetryNotAllowedError(
             f"Only failed jobs can be retried (current status: {job.status.value})"
         )
-    return UpdatePlan(job.status, JobStatus.PENDING, 0, None, QueueAction.ENQUEUE)
+    return RETRY
 
 
 def plan_cancel(job: Job) -> UpdatePlan:

@@ -9,7 +9,7 @@ from typing import Protocol
 from uuid import UUID
 
 from jobqueue.domain.attempts import Attempt
-from jobqueue.domain.changes import UpdatePlan
+from jobqueue.domain.changes import Sweep, UpdatePlan
 from jobqueue.domain.jobs import DeadLetter, Job, JobFilter, JobStatus, JSONValue, ProgressReport
 from jobqueue.domain.limits import TypeLimit
 
@@ -60,6 +60,12 @@ class JobStore(Protocol):
 
     async def apply(self, job_id: UUID, plan: UpdatePlan) -> Job | None:
         """Apply a planned change if the job is still in ``plan.expected_status``."""
+        ...
+
+    async def apply_sweep(self, plan: UpdatePlan, sweep: Sweep) -> list[Job]:
+        """Apply ``plan`` to the next ``sweep.limit`` jobs in ``plan.expected_status`` that
+        ``sweep`` selects, in one transaction; the jobs it changed (a job whose status changed
+        meanwhile is not among them)."""
         ...
 
     async def delete(self, job_id: UUID) -> Job | None:

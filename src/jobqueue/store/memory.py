@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from jobqueue.domain.attempts import Attempt
-from jobqueue.domain.changes import UpdatePlan
+from jobqueue.domain.changes import Sweep, UpdatePlan
 from jobqueue.domain.jobs import (
     DeadLetter,
     Job,
@@ -97,6 +97,31 @@ class InMemoryJobStore:
             attempts=plan.attempts,
             next_run_at=_utc(plan.next_run_at),
         )
+
+    async def apply_sweep(self, plan: UpdatePlan, sweep: Sweep) -> list[Job]:
+        """Apply the plan to the next ``sweep.limit`` jobs in ``plan.expected_status`` of the
+        sweep's type created by its time, in (created_at, id) order after its cursor."""
+        cursor = (sweep.after_created, sweep.after_id)
+        selected = [
+            job
+            for job in self._jobs.values()
+            if job.status is plan.expected_status
+            and (sweep.job_type is None or job.type == sweep.job_type)
+            and cursor < (job.created_at, job.id)
+            and job.created_at <= sweep.created_by
+        ]
+        selected.sort(key=lambda job: (job.created_at, job.id))
+        now = utcnow()
+        return [
+            self._change(
+                job,
+                now=now,
+                status=plan.status,
+                attempts=plan.attempts,
+                next_run_at=_utc(plan.next_run_at),
+            )
+            for job in selected[: max(sweep.limit, 0)]
+        ]
 
     async def delete(self, job_id: UUID) -> Job | None:
         """Remove a job and its history (its dead letters stay); what was removed, or None."""

@@ -18,7 +18,7 @@ from uuid import UUID
 import asyncpg
 
 from jobqueue.domain.attempts import Attempt, attempt_from_record, attempt_record
-from jobqueue.domain.changes import UpdatePlan
+from jobqueue.domain.changes import Sweep, UpdatePlan
 from jobqueue.domain.jobs import (
     DeadLetter,
     Job,
@@ -165,6 +165,12 @@ class PostgresJobStore:
         return await self._one(
             sql.APPLY_PLAN, job_id, *values, plan.expected_status.value, utcnow()
         )
+
+    async def apply_sweep(self, plan: UpdatePlan, sweep: Sweep) -> list[Job]:
+        values = (plan.status.value, plan.attempts, plan.next_run_at, utcnow())
+        selection = (plan.expected_status.value, sweep.job_type, sweep.created_by)
+        cursor = (sweep.after_created, sweep.after_id, sweep.limit)
+        return await self._all(sql.APPLY_PLAN_TO_SWEEP, *values, *selection, *cursor)
 
     async def delete(self, job_id: UUID) -> Job | None:
         return await self._one(sql.DELETE_JOB, job_id)

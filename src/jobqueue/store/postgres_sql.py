@@ -64,6 +64,31 @@ WITH changed AS (
 SELECT {JOB_COLUMNS} FROM changed, (SELECT count(*) FROM woken) AS notified
 """
 
+APPLY_PLAN_TO_SWEEP = f"""
+WITH picked AS MATERIALIZED (
+    SELECT id FROM jobs
+    WHERE status = $5 AND ($6::text IS NULL OR type = $6)
+      AND created_at <= $7 AND created_at >= $8 AND (created_at, id) > ($8, $9)
+    ORDER BY created_at, id
+    LIMIT $10
+    FOR UPDATE SKIP LOCKED
+), changed AS (
+    UPDATE jobs SET status = $1, attempts = $2, next_run_at = $3, updated_at = $4
+    FROM picked
+    WHERE jobs.id = picked.id AND jobs.status = $5
+    RETURNING {_JOBS_COLUMNS}
+), woken AS (
+    SELECT pg_notify('{CHANNEL}', '') WHERE EXISTS (SELECT FROM changed WHERE status = 'pending')
+)
+SELECT {JOB_COLUMNS} FROM changed, (SELECT count(*) FROM woken) AS notified
+"""
+"""One batch of retry-failed, with one NOTIFY for the lot. Rows another transaction holds
+are skipped, not waited for: that one is changing them. The batch is picked once (a
+materialized CTE): as a subquery of the UPDATE it could be run again for each row, and skip
+the rows this statement had just locked, taking more than ``$10``. ``created_at >= $8``
+repeats part of the cursor's condition in a form ``ix_jobs_status_created_at`` can start
+its range at."""
+
 DELETE_JOB = f"DELETE FROM jobs WHERE id = $1 RETURNING {JOB_COLUMNS}"
 
 CLAIM_DUE = f"""

@@ -22,7 +22,7 @@ from uuid import UUID
 import structlog
 
 from jobqueue.domain.attempts import Attempt, attempt_from_record, attempt_record
-from jobqueue.domain.changes import UpdatePlan
+from jobqueue.domain.changes import Sweep, UpdatePlan
 from jobqueue.domain.jobs import (
     DeadLetter,
     Job,
@@ -108,6 +108,21 @@ class SqliteJobStore:
             "now": _time(utcnow()),
         }
         return self._one(sql.APPLY_PLAN, params)
+
+    async def apply_sweep(self, plan: UpdatePlan, sweep: Sweep) -> list[Job]:
+        params = {
+            "status": plan.status.value,
+            "attempts": plan.attempts,
+            "next_run_at": _time(plan.next_run_at),
+            "now": _time(utcnow()),
+            "expected_status": plan.expected_status.value,
+            "type": sweep.job_type,
+            "created_by": _time(sweep.created_by),
+            "after_created": _time(sweep.after_created),
+            "after_id": sweep.after_id.hex,
+            "limit": sweep.limit,
+        }
+        return self._all(sql.APPLY_PLAN_TO_SWEEP, params)
 
     async def delete(self, job_id: UUID) -> Job | None:
         return self._one(sql.DELETE_JOB, (job_id.hex,))

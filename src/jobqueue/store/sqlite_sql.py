@@ -60,6 +60,22 @@ WHERE id = :id AND status = :expected_status
 RETURNING {JOB_COLUMNS}
 """
 
+APPLY_PLAN_TO_SWEEP = f"""
+UPDATE jobs SET status = :status, attempts = :attempts, next_run_at = :next_run_at,
+    updated_at = :now
+WHERE id IN (
+    SELECT id FROM jobs
+    WHERE status = :expected_status AND (:type IS NULL OR type = :type)
+      AND created_at <= :created_by AND created_at >= :after_created
+      AND (created_at, id) > (:after_created, :after_id)
+    ORDER BY created_at, id
+    LIMIT :limit
+)
+RETURNING {JOB_COLUMNS}
+"""
+"""One batch of retry-failed. ``created_at >= :after_created`` repeats part of the cursor's
+condition in a form ``ix_jobs_status_created_at`` can start its range at."""
+
 DELETE_JOB = f"DELETE FROM jobs WHERE id = ? RETURNING {JOB_COLUMNS}"
 
 CLAIM_DUE = f"""
