@@ -5,7 +5,7 @@
 import { ApiError, Unauthorized, api, forgetKey, saveKey, storedKey } from "./api.js";
 import { JobDetail } from "./detail.js";
 import { confirmAction, toast } from "./dialogs.js";
-import { byId, el, fill } from "./dom.js";
+import { byId, clockOf, el, fill } from "./dom.js";
 import { Poller } from "./poller.js";
 import { RateTracker, drawRates } from "./rates.js";
 import {
@@ -42,7 +42,7 @@ async function pollStats() {
   renderCounts(byId("counts"), stats);
   drawRates(byId("rate-chart"), state.rates.series());
   const { completed, failed } = state.rates.totals;
-  const since = new Date(state.rates.openedAt).toLocaleTimeString();
+  const since = clockOf(new Date(state.rates.openedAt), true);
   byId("rate-totals").textContent = `+${completed} completed, +${failed} failed since ${since}`;
   byId("retry-all").disabled = !(stats.failed > 0);
   updatePageInfo();
@@ -99,7 +99,7 @@ function showLive() {
   byId("notice").hidden = true;
   byId("connection").textContent = "● live";
   byId("connection").className = "connection live";
-  byId("updated").textContent = `Updated ${new Date().toLocaleTimeString()}`;
+  byId("updated").textContent = `Updated ${clockOf(new Date(), true)}`;
   byId("forget-key").hidden = !storedKey();
 }
 

@@ -70,9 +70,10 @@ export function formatTime(iso) {
   return `${day} ${pad(t.getHours())}:${pad(t.getMinutes())}:${pad(t.getSeconds())}`;
 }
 
-/** "HH:MM" of a Date, 24-hour, local. */
-export function clockOf(moment) {
-  return `${pad(moment.getHours())}:${pad(moment.getMinutes())}`;
+/** "HH:MM" (or "HH:MM:SS") of a Date, 24-hour, local. */
+export function clockOf(moment, withSeconds = false) {
+  const minutes = `${pad(moment.getHours())}:${pad(moment.getMinutes())}`;
+  return withSeconds ? `${minutes}:${pad(moment.getSeconds())}` : minutes;
 }
 
 /** A duration: "0.5 ms", "120 ms", "3.2 s". */
