@@ -22,6 +22,7 @@ SHOWN_WITHIN_MS = 15_000
 """Bound for a change to show: a few 4 s polls on a loaded machine."""
 SCRIPT = "<script>window.__pwned=1</script>"
 IMG = '<img src=x onerror="window.__pwned=1">'
+DASH = "\N{EN DASH}"
 
 
 def open_board(page: Page, server: ServeProcess) -> None:
@@ -287,3 +288,93 @@ def test_a_key_is_asked_for_and_nothing_shows_without_it(page: Page, serve: Serv
 def _note_key(request: Request, keys: list[str | None]) -> None:
     if "/api/" in request.url:
         keys.append(request.headers.get("authorization"))
+
+
+def test_a_pending_job_is_cancelled_then_deleted_from_its_detail(
+    page: Page, board_server: ServeProcess
+) -> None:
+    job = board_server.create_job("ok", {"later": True}, delayMs=3_600_000)
+    open_board(page, board_server)
+    row_of(page, job).click()
+    detail = page.locator("#detail")
+    expect(detail.locator("#detail-title")).to_contain_text("pending")
+    expect(detail.get_by_role("button", name="Retry")).to_be_hidden()
+
+    detail.get_by_role("button", name="Cancel").click()
+    page.locator("#confirm").get_by_role("button", name="Cancel the job").click()
+    expect(detail.locator("#detail-title")).to_contain_text("cancelled")
+    assert board_server.get_job(job["id"]).json()["status"] == "cancelled"
+
+    detail.get_by_role("button", name="Delete…").click()
+    confirm = page.locator("#confirm")
+    expect(confirm).to_contain_text("removed for good")
+    confirm.get_by_role("button", name="Delete the job").click()
+    expect(detail).to_be_hidden()
+    expect(row_of(page, job)).to_have_count(0)
+    assert board_server.get_job(job["id"]).status_code == 404
+
+
+def test_the_table_filters_by_status_and_type_and_pages(
+    page: Page, board_server: ServeProcess
+) -> None:
+    later = [{"type": "ok", "payload": {"n": n}, "delayMs": 3_600_000} for n in range(30)]
+    created = board_server.client.post("/api/jobs/batch", json={"jobs": later})
+    assert created.status_code == 201, created.text
+    open_board(page, board_server)
+    pending = stats(board_server)["pending"]
+    rows = page.locator("#job-rows tr")
+
+    page.locator("#filter-status").select_option("pending")
+    page.locator("#page-size").select_option("25")
+    expect(rows).to_have_count(25)
+    expect(page.locator("#page-info")).to_have_text(f"1{DASH}25 of {pending}")
+    expect(page.locator('#job-rows tr:not([data-status="pending"])')).to_have_count(0)
+    newest = rows.first.get_attribute("data-id")
+
+    page.locator("#page-next").click()
+    expect(page.locator("#page-info")).to_have_text(f"26{DASH}{pending} of {pending}")
+    expect(rows).to_have_count(pending - 25)
+    page.locator("#page-prev").click()
+    expect(rows.first).to_have_attribute("data-id", newest)
+
+    page.locator("#filter-type").fill("gated")
+    expect(page.locator('#job-rows tr:not([data-status="pending"])')).to_have_count(0)
+    expect(page.locator("#job-rows")).to_contain_text("No jobs match.")
+
+
+RATES_SCRIPT = """async () => {
+  const { RateTracker, SHOWN_MINUTES } = await import("/dashboard/rates.js");
+  const minute = 60_000;
+  const start = 100 * minute;
+  const tracker = new RateTracker(start);
+  tracker.sample({ completed: 10, failed: 2 }, start);  // the baseline: counts nothing
+  tracker.sample({ completed: 14, failed: 3 }, start + 4_000);
+  tracker.sample({ completed: 12, failed: 1 }, start + 8_000);  // a prune and a retry: no fall
+  tracker.sample({ completed: 15, failed: 1 }, start + minute);  // +3 in the next minute
+  tracker.pause();  // hidden: what changes meanwhile is not counted
+  tracker.sample({ completed: 40, failed: 9 }, start + 5 * minute);
+  tracker.sample({ completed: 41, failed: 9 }, start + 5 * minute + 4_000);
+  const series = tracker.series(start + 5 * minute + 4_000);
+  return {
+    shown: SHOWN_MINUTES,
+    totals: tracker.totals,
+    bins: series.slice(-6).map(({ bin }) => bin),
+  };
+}"""
+
+
+def test_rates_count_rises_only_and_skip_hidden_stretches(
+    page: Page, board_server: ServeProcess
+) -> None:
+    open_board(page, board_server)
+    result = page.evaluate(RATES_SCRIPT)
+    assert result["totals"] == {"completed": 8, "failed": 1}
+    assert result["bins"] == [
+        {"completed": 4, "failed": 1},
+        {"completed": 3, "failed": 0},
+        None,
+        None,
+        None,
+        {"completed": 1, "failed": 0},
+    ]
+    assert result["shown"] == 15
