@@ -88,6 +88,7 @@ export function relativeTime(iso, now = Date.now()) {
   if (!iso) return "";
   const seconds = Math.round((new Date(iso).getTime() - now) / 1000);
   const size = Math.abs(seconds);
+  if (size < 2) return "just now"; // also hides a second of skew between server and browser
   const amount = size < 90 ? `${size} s` : size < 5400 ? `${Math.round(size / 60)} min`
     : `${Math.round(size / 3600)} h`;
   return seconds < 0 ? `${amount} ago` : `in ${amount}`;
