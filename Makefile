@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test lint typecheck unit browser bench clean
 
 run: $(VENV)/.installed ## Start the embedded default (SQLite, API + worker) on http://127.0.0.1:3000
 	$(BIN)/jobqueue serve
 
-test: $(VENV)/.installed-dev lint typecheck ## Lint, type-check and run every test
+test: $(VENV)/.installed-dev lint typecheck browser ## Lint, type-check and run every test
 	$(BIN)/pytest
 
 lint: $(VENV)/.installed-dev
@@ -18,6 +18,9 @@ lint: $(VENV)/.installed-dev
 
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
+
+browser: ## Debian's headless chromium for the dashboard's browser tests (installed when missing)
+	@sh tests/browser/install_chromium.sh
 
 unit: $(VENV)/.installed-dev ## Only the fast tests without I/O
 	$(BIN)/pytest tests/unit

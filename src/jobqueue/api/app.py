@@ -19,6 +19,7 @@ from jobqueue.api.openapi import finish_openapi
 from jobqueue.api.responses import json_response
 from jobqueue.api.routes import router
 from jobqueue.config import Settings
+from jobqueue.dashboard import install_dashboard
 from jobqueue.metrics import exposition
 from jobqueue.service import JobService
 
@@ -79,8 +80,10 @@ def create_app(service: JobService, settings: Settings) -> FastAPI:
     app.add_api_route("/health", health, methods=["GET"], tags=["health"])
     # Prometheus's text format, not JSON: described in docs/monitoring.md, not in OpenAPI.
     app.add_api_route(METRICS_PATH, metrics, methods=["GET"], include_in_schema=False)
+    install_dashboard(app)
     # Middleware added last runs first: the size limit, then CORS (which answers
-    # preflights, and labels 401s so that a browser can read them), then the key check.
+    # preflights, and labels 401s so that a browser can read them), then the key check (of
+    # /api only: the dashboard's files hold no data, and its calls to /api carry the key).
     if settings.api_keys:
         app.add_middleware(
             ApiKeyGuard, keys=settings.api_keys, public_metrics=settings.metrics_public
