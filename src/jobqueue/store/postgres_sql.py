@@ -127,10 +127,7 @@ its range at."""
 DELETE_JOB = f"DELETE FROM jobs WHERE id = $1 RETURNING {JOB_COLUMNS}"
 
 CLAIM_DUE = f"""
-UPDATE jobs SET status = 'processing', attempts = attempts + 1, lease_owner = $1,
-    lease_expires_at = $2, next_run_at = NULL, updated_at = $3, progress = NULL,
-    progress_message = NULL
-WHERE id IN (
+WITH due AS MATERIALIZED (
     SELECT id FROM jobs
     WHERE status = 'pending' AND (next_run_at IS NULL OR next_run_at <= $3)
       AND ($4::text[] IS NULL OR type = ANY($4))
@@ -138,8 +135,15 @@ WHERE id IN (
     LIMIT $5
     FOR UPDATE SKIP LOCKED
 )
-RETURNING {JOB_COLUMNS}
+UPDATE jobs SET status = 'processing', attempts = attempts + 1, lease_owner = $1,
+    lease_expires_at = $2, next_run_at = NULL, updated_at = $3, progress = NULL,
+    progress_message = NULL
+FROM due WHERE jobs.id = due.id
+RETURNING {_JOBS_COLUMNS}
 """
+"""At most $5 due jobs, each claimed by one worker. MATERIALIZED: as ``id IN (subquery)`` the
+planner may run the locking subquery more than once (say, as a nested loop's inner side), and
+with SKIP LOCKED each run finds other rows, so more than $5 would be claimed."""
 
 START_DUE_MANY = f"""
 UPDATE jobs SET status = 'processing', attempts = jobs.attempts + 1,
