@@ -231,7 +231,7 @@ async def test_committed_jobs_exist_as_the_api_would_make_them(
 ) -> None:
     run_at = datetime(2031, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
     jobs = [
-        jobqueue.JobRequest("send-email", {"to": "a@example.com", "n": [1, 2.5, None]}),
+        jobqueue.JobRequest("send-email", {"to": "a@example.com", "n": [1, 2.5, None, "100% $1"]}),
         jobqueue.JobRequest("report", run_at=run_at, priority=-3, max_attempts=2),
     ]
     first, second = await KINDS[kind](url, jobs, True)
@@ -240,7 +240,7 @@ async def test_committed_jobs_exist_as_the_api_would_make_them(
     assert email is not None
     assert report is not None
     assert (email.status, email.attempts, email.max_attempts) == (JobStatus.PENDING, 0, 5)
-    assert email.payload == {"to": "a@example.com", "n": [1, 2.5, None]}
+    assert email.payload == {"to": "a@example.com", "n": [1, 2.5, None, "100% $1"]}
     assert email.created_at == email.updated_at
     assert (report.next_run_at, report.priority, report.max_attempts) == (run_at, -3, 2)
 
@@ -500,7 +500,10 @@ def _wait_until_blocked(holder: psycopg.Connection[Any], late: Future[UUID]) -> 
     """Until the late insert waits for the holder's lock (it has read the keys before the
     holder commits, so only the unique index can stop it)."""
     deadline = time.monotonic() + 10
-    query = "SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'"
+    query = (
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
     with psycopg.connect(holder.info.dsn, autocommit=True) as watcher:
         while time.monotonic() < deadline and not late.done():
             row = watcher.execute(query).fetchone()

@@ -85,9 +85,9 @@ class _AsyncDriver(Protocol):
 async def _driver(conn: object) -> _AsyncDriver:
     if isinstance(conn, asyncpg.Connection | asyncpg.pool.PoolConnectionProxy):
         return _Asyncpg(conn)
-    psycopg = async_psycopg_driver(conn)
-    if psycopg is not None:
-        return psycopg
+    on_psycopg = async_psycopg_driver(conn)
+    if on_psycopg is not None:
+        return on_psycopg
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
     if isinstance(conn, AsyncSession):

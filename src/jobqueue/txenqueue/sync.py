@@ -86,9 +86,9 @@ class _Driver(Protocol):
 def _driver(conn: object) -> _Driver:
     if isinstance(conn, sqlite3.Connection):
         return _Sqlite3(conn)
-    psycopg = psycopg_driver(conn) or psycopg2_driver(conn)
-    if psycopg is not None:
-        return psycopg
+    on_psycopg = psycopg_driver(conn) or psycopg2_driver(conn)
+    if on_psycopg is not None:
+        return on_psycopg
     from sqlalchemy.engine import Connection
     from sqlalchemy.orm import Session
 
@@ -138,6 +138,7 @@ class _SqlAlchemy:
         self.dialect = self.form.dialect
 
     def transaction(self) -> contextlib.AbstractContextManager[None]:
+        """The connection's transaction, begun by the first statement if none is open."""
         return contextlib.nullcontext()
 
     def fetch(self, statement: Statement) -> Sequence[Sequence[Any]]:
