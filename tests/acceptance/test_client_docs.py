@@ -1,5 +1,6 @@
 """The README's client and operator CLI examples, and docs/client.md's, run as written
-against a real ``jobqueue serve``."""
+against a real ``jobqueue serve``. The README's client example is also the module
+``client_example.py`` beside this test, so that mypy checks it with the tests."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from tests.acceptance.test_docs_examples import readme_block
 from tests.support.serve import JOBQUEUE, running
 
 CLIENT_DOC = Path(__file__).resolve().parents[2] / "docs" / "client.md"
+CLIENT_EXAMPLE = Path(__file__).with_name("client_example.py")
 EXAMPLE_TIMEOUT_S = 30
 
 
@@ -32,10 +34,13 @@ def run_example(argv: list[str], workdir: Path, url: str) -> str:
     return done.stdout
 
 
+def test_the_readme_shows_the_client_example_that_is_type_checked_and_run() -> None:
+    assert readme_block("<!-- client-example:start -->", "python") == CLIENT_EXAMPLE.read_text()
+
+
 def test_the_readme_client_example_prints_what_its_comments_say(tmp_path: Path) -> None:
-    script = readme_block("<!-- client-example:start -->", "python")
     with running(tmp_path / "server") as server:
-        printed = run_example([sys.executable, "-c", script], tmp_path, server.base_url)
+        printed = run_example([sys.executable, str(CLIENT_EXAMPLE)], tmp_path, server.base_url)
     assert printed.splitlines() == ["completed 1", "1", "404 Job not found"]
     (eml,) = (tmp_path / "server" / "outbox").glob("*.eml")
     assert "Subject: Welcome" in eml.read_text()

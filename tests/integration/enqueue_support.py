@@ -11,6 +11,7 @@ from uuid import UUID
 
 import asyncpg
 import redis
+import sqlalchemy as sa
 
 import jobqueue
 from jobqueue.queue.bullmq_wire import QUEUE_NAME
@@ -23,11 +24,11 @@ def is_sqlite(database_url: str) -> bool:
     return database_url.startswith("sqlite")
 
 
-def sqlalchemy_url(database_url: str) -> str:
-    """The URL for SQLAlchemy: the pysqlite driver on SQLite, asyncpg on PostgreSQL."""
+def sqlalchemy_url(database_url: str, driver: str = "asyncpg") -> str:
+    """The URL for SQLAlchemy: the pysqlite driver on SQLite, ``driver`` on PostgreSQL."""
     if is_sqlite(database_url):
         return database_url
-    return "postgresql+asyncpg://" + plain_dsn(database_url).partition("://")[2]
+    return f"postgresql+{driver}://" + plain_dsn(database_url).partition("://")[2]
 
 
 def sqlite_transaction(
@@ -65,10 +66,39 @@ async def postgres_transaction(
     return ids
 
 
-async def application_transaction(
+def psycopg_transaction(
+    engine: sa.Engine, jobs: Sequence[jobqueue.JobRequest], *, commit: bool
+) -> list[UUID]:
+    """Enqueue ``jobs`` in ``engine.begin()``'s transaction (a ``postgresql+psycopg``
+    engine: blocking, run it in a thread), then commit or roll back."""
+    with engine.begin() as conn:
+        ids = jobqueue.enqueue_many(conn, jobs)
+        if not commit:
+            conn.rollback()
+    return ids
+
+
+def _psycopg_transaction(
     database_url: str, jobs: Sequence[jobqueue.JobRequest], *, commit: bool
 ) -> list[UUID]:
-    """One application transaction on the service's database, whatever its kind."""
+    engine = sa.create_engine(sqlalchemy_url(database_url, "psycopg"))
+    try:
+        return psycopg_transaction(engine, jobs, commit=commit)
+    finally:
+        engine.dispose()
+
+
+async def application_transaction(
+    database_url: str,
+    jobs: Sequence[jobqueue.JobRequest],
+    *,
+    commit: bool,
+    application: str = "native",
+) -> list[UUID]:
+    """One application transaction on the service's database: on the database's native
+    driver (sqlite3, asyncpg), or SQLAlchemy on psycopg (``application="psycopg"``)."""
+    if application == "psycopg":
+        return await asyncio.to_thread(_psycopg_transaction, database_url, jobs, commit=commit)
     if is_sqlite(database_url):
         return await asyncio.to_thread(sqlite_transaction, database_url, jobs, commit=commit)
     conn = await asyncpg.connect(plain_dsn(database_url))

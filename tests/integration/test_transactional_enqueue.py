@@ -1,10 +1,15 @@
 """Transactional enqueue in all three modes, with a running worker: a job enqueued in the
-application's transaction runs once that commits, and never after a rollback."""
+application's transaction runs once that commits, and never after a rollback.
+
+The application is on the database's native driver (sqlite3 or SQLAlchemy's pysqlite on
+SQLite, asyncpg on PostgreSQL) and, on PostgreSQL, also SQLAlchemy on psycopg (blocking)."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from uuid import UUID
@@ -23,11 +28,29 @@ from tests.integration.enqueue_support import (
     bullmq_mentions,
     is_sqlite,
     postgres_transaction,
+    psycopg_transaction,
     sqlalchemy_url,
     sqlite_transaction,
 )
 
 FLAKY = jobqueue.JobRequest("flaky", {"failures": 0})
+
+APPLICATIONS = [
+    ("sqlite", "native"),
+    ("postgres", "native"),
+    ("postgres", "psycopg"),
+    ("redis", "native"),
+    ("redis", "psycopg"),
+]
+"""(mode, the application's driver): psycopg is PostgreSQL's, so it pairs with those modes."""
+
+each_application = pytest.mark.parametrize(
+    ("mode", "application"),
+    APPLICATIONS,
+    indirect=["mode"],
+    ids=[f"{mode}-{driver}" for mode, driver in APPLICATIONS],
+)
+"""Run the test once per pair of APPLICATIONS."""
 
 
 class ApplicationError(Exception):
@@ -50,38 +73,48 @@ def _url(service: Service) -> str:
     return service.runtime.settings.database_url
 
 
-async def test_a_committed_job_runs(service: Service) -> None:
-    (job_id,) = await application_transaction(_url(service), [FLAKY], commit=True)
+@each_application
+async def test_a_committed_job_runs(service: Service, application: str) -> None:
+    (job_id,) = await application_transaction(
+        _url(service), [FLAKY], commit=True, application=application
+    )
     job = await service.wait_for(str(job_id), "completed")
     assert job["attempts"] == 1
     assert job["maxAttempts"] == 5
     assert behaviour_handlers.calls[job_id] == [1]
 
 
-async def test_a_rolled_back_job_never_exists_nor_runs(service: Service) -> None:
-    (job_id,) = await application_transaction(_url(service), [FLAKY], commit=False)
+@each_application
+async def test_a_rolled_back_job_never_exists_nor_runs(service: Service, application: str) -> None:
+    (job_id,) = await application_transaction(
+        _url(service), [FLAKY], commit=False, application=application
+    )
     await assert_never_ran(service, job_id)
 
 
-async def test_an_exception_before_the_commit_leaves_no_job(service: Service) -> None:
+@each_application
+async def test_an_exception_before_the_commit_leaves_no_job(
+    service: Service, application: str
+) -> None:
     enqueued: list[UUID] = []
     url = _url(service)
     with pytest.raises(ApplicationError):
-        await _enqueue_then_fail(url, enqueued)
+        await _enqueue_then_fail(url, application, enqueued)
     (job_id,) = enqueued
     await assert_never_ran(service, job_id)
 
 
-async def _enqueue_then_fail(url: str, enqueued: list[UUID]) -> None:
-    """``with engine.begin()`` (SQLAlchemy, blocking) on SQLite, ``async with`` on PostgreSQL."""
-    if is_sqlite(url):
-        await asyncio.to_thread(_fail_in_engine_begin, url, enqueued)
+async def _enqueue_then_fail(url: str, application: str, enqueued: list[UUID]) -> None:
+    """``with engine.begin()`` (SQLAlchemy, blocking) on SQLite and on psycopg, ``async with``
+    on asyncpg."""
+    if is_sqlite(url) or application == "psycopg":
+        await asyncio.to_thread(_fail_in_engine_begin, sqlalchemy_url(url, "psycopg"), enqueued)
     else:
         await _fail_in_async_engine_begin(url, enqueued)
 
 
 def _fail_in_engine_begin(url: str, enqueued: list[UUID]) -> None:
-    engine = sa.create_engine(sqlalchemy_url(url))
+    engine = sa.create_engine(url)
     try:
         with engine.begin() as conn:
             enqueued.append(jobqueue.enqueue(conn, "flaky", {"failures": 0}))
@@ -100,13 +133,16 @@ async def _fail_in_async_engine_begin(url: str, enqueued: list[UUID]) -> None:
         await engine.dispose()
 
 
+@each_application
 async def test_of_100_concurrent_transactions_exactly_the_committed_half_runs_once(
-    service: Service,
+    service: Service, application: str
 ) -> None:
     url = _url(service)
     commits = [True, False] * 50
     random.Random(11).shuffle(commits)
-    if is_sqlite(url):
+    if application == "psycopg":
+        outcomes = await _in_psycopg_threads(url, commits)
+    elif is_sqlite(url):
         outcomes = await asyncio.gather(
             *(asyncio.to_thread(sqlite_transaction, url, [FLAKY], commit=c) for c in commits)
         )
@@ -129,6 +165,23 @@ async def test_of_100_concurrent_transactions_exactly_the_committed_half_runs_on
 async def _pooled(pool: asyncpg.Pool, commit: bool) -> list[UUID]:
     async with pool.acquire() as conn:
         return await postgres_transaction(conn, [FLAKY], commit=commit)
+
+
+async def _in_psycopg_threads(url: str, commits: list[bool]) -> list[list[UUID]]:
+    """Each transaction in one of 20 threads, on a pool of 20 psycopg connections."""
+    engine = sa.create_engine(sqlalchemy_url(url, "psycopg"), pool_size=20, max_overflow=0)
+    loop = asyncio.get_running_loop()
+    try:
+        with ThreadPoolExecutor(max_workers=20) as threads:
+            transactions = [
+                functools.partial(psycopg_transaction, engine, [FLAKY], commit=commit)
+                for commit in commits
+            ]
+            return await asyncio.gather(
+                *(loop.run_in_executor(threads, transaction) for transaction in transactions)
+            )
+    finally:
+        engine.dispose()
 
 
 async def test_a_delayed_job_waits_for_its_time(service: Service) -> None:

@@ -1,6 +1,6 @@
 """``enqueue_async`` and ``enqueue_many_async`` on an async connection: ``asyncpg`` (a
-connection, or one acquired from a pool), or SQLAlchemy's ``AsyncConnection`` or
-``AsyncSession``."""
+connection, or one acquired from a pool), ``psycopg.AsyncConnection``, or SQLAlchemy's
+``AsyncConnection`` or ``AsyncSession``."""
 
 from __future__ import annotations
 
@@ -13,19 +13,26 @@ from uuid import UUID
 import asyncpg
 import asyncpg.pool
 
-from jobqueue.txenqueue.dialects import dialect_of
+from jobqueue.txenqueue.dialects import driver_form
 from jobqueue.txenqueue.plan import Dialect, EnqueuePlan, Statement, key_taken
+from jobqueue.txenqueue.psycopg_drivers import async_psycopg_driver
 from jobqueue.txenqueue.requests import JobRequest, new_jobs
 
 if TYPE_CHECKING:
+    import psycopg
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 AsyncpgConnection: TypeAlias = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 """An asyncpg connection, or one acquired from a pool."""
 
+AsyncConnectionKind: TypeAlias = (
+    "AsyncpgConnection | psycopg.AsyncConnection[Any] | AsyncConnection | AsyncSession"
+)
+"""The connections ``enqueue_async`` takes."""
+
 
 async def enqueue_async(
-    conn: AsyncpgConnection | AsyncConnection | AsyncSession,
+    conn: AsyncConnectionKind,
     type: str,
     payload: Mapping[str, Any] | None = None,
     *,
@@ -44,9 +51,7 @@ async def enqueue_async(
     return (await enqueue_many_async(conn, [request]))[0]
 
 
-async def enqueue_many_async(
-    conn: AsyncpgConnection | AsyncConnection | AsyncSession, jobs: Iterable[JobRequest]
-) -> list[UUID]:
+async def enqueue_many_async(conn: AsyncConnectionKind, jobs: Iterable[JobRequest]) -> list[UUID]:
     """Insert the jobs in the transaction ``conn`` is in, in one statement; their ids, in order."""
     requests = new_jobs(jobs)
     if not requests:
@@ -80,6 +85,9 @@ class _AsyncDriver(Protocol):
 async def _driver(conn: object) -> _AsyncDriver:
     if isinstance(conn, asyncpg.Connection | asyncpg.pool.PoolConnectionProxy):
         return _Asyncpg(conn)
+    on_psycopg = async_psycopg_driver(conn)
+    if on_psycopg is not None:
+        return on_psycopg
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
     if isinstance(conn, AsyncSession):
@@ -87,8 +95,9 @@ async def _driver(conn: object) -> _AsyncDriver:
     if isinstance(conn, AsyncConnection):
         return _AsyncSqlAlchemy(conn)
     raise TypeError(
-        "jobqueue.enqueue_async takes an asyncpg connection or a SQLAlchemy AsyncConnection "
-        f"or AsyncSession, not {type(conn).__name__} (blocking connections: jobqueue.enqueue)"
+        "jobqueue.enqueue_async takes an asyncpg connection, a psycopg AsyncConnection, or a "
+        f"SQLAlchemy AsyncConnection or AsyncSession, not {type(conn).__name__} "
+        "(blocking connections: jobqueue.enqueue)"
     )
 
 
@@ -119,19 +128,20 @@ class _Asyncpg:
 
 class _AsyncSqlAlchemy:
     """A SQLAlchemy async connection (it begins a transaction itself): the statements go to
-    its driver as written."""
+    its driver in the driver's form."""
 
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
-        self.dialect = dialect_of(conn.dialect)
+        self.form = driver_form(conn.dialect)
+        self.dialect = self.form.dialect
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
         yield
 
     async def fetch(self, statement: Statement) -> Sequence[Sequence[Any]]:
-        result = await self.conn.exec_driver_sql(statement.sql, statement.params)
+        result = await self.conn.exec_driver_sql(*self.form.render(statement))
         return list(result.all())
 
     async def run(self, statement: Statement) -> None:
-        await self.conn.exec_driver_sql(statement.sql, statement.params)
+        await self.conn.exec_driver_sql(*self.form.render(statement))

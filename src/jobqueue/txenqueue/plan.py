@@ -3,8 +3,8 @@
 The same plan runs on a blocking connection and on an async one: first the look-up of the
 idempotency keys' holders (when the jobs carry keys), then the writes. The statement texts
 are the stores' own (``store/sqlite_sql.py``, ``store/postgres_sql.py``), and so are the
-row encoders: the drivers accepted here take those statements as they are written (qmark on
-SQLite, ``$n`` on PostgreSQL), so no placeholder is rewritten anywhere.
+row encoders. sqlite3 and asyncpg take those statements as they are written (qmark on SQLite,
+``$n`` on PostgreSQL); the psycopg drivers get them through ``pyformat.to_pyformat``.
 """
 
 from __future__ import annotations
@@ -128,4 +128,6 @@ def key_taken(exc: BaseException) -> IdempotencyKeyTakenError | None:
 def _is_unique_violation(exc: BaseException) -> bool:
     if isinstance(exc, sqlite3.IntegrityError):
         return "UNIQUE" in str(exc)
-    return getattr(exc, "sqlstate", None) == _UNIQUE_VIOLATION
+    # asyncpg and psycopg 3 name the SQLSTATE ``sqlstate``; psycopg2 names it ``pgcode``.
+    code = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
+    return code == _UNIQUE_VIOLATION
