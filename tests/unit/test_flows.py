@@ -13,6 +13,7 @@ from jobqueue.domain.flows import (
     FlowStep,
     InvalidFlowError,
     TreeNode,
+    arrivals,
     chain_steps,
     check_parent_ids,
     effect_on_child,
@@ -100,16 +101,25 @@ def test_a_fan_in_above_the_limit_is_refused() -> None:
 def test_plan_flow_makes_waiting_children_and_marked_parents() -> None:
     flow_id = uuid4()
     steps = [FlowStep("a", JOB), FlowStep("b", JOB), FlowStep("c", JOB, ("a", "b"))]
-    jobs, edges = plan_flow(steps, build, flow_id)
-    assert (jobs["c"].status, jobs["c"].pending_parents) == (JobStatus.WAITING, 2)
-    assert (jobs["a"].status, jobs["a"].pending_parents) == (JobStatus.PENDING, None)
-    assert jobs["a"].has_dependants
-    assert not jobs["c"].has_dependants
-    assert {job.flow_id for job in jobs.values()} == {flow_id}
-    assert {(edge.child_id, edge.parent_id) for edge in edges} == {
-        (jobs["c"].id, jobs["a"].id),
-        (jobs["c"].id, jobs["b"].id),
+    planned, parents_of = plan_flow(steps, build, flow_id)
+    jobs, edges = arrivals(list(planned.values()), parents_of, {})
+    by_id = {job.id: job for job in jobs}
+    a, c = by_id[planned["a"].id], by_id[planned["c"].id]
+    assert (c.status, c.pending_parents) == (JobStatus.WAITING, 2)
+    assert (a.status, a.pending_parents) == (JobStatus.PENDING, None)
+    assert a.has_dependants
+    assert not c.has_dependants
+    assert {job.flow_id for job in jobs} == {flow_id}
+    assert {(edge.child_id, edge.parent_id, edge.settled) for edge in edges} == {
+        (c.id, a.id, False),
+        (c.id, planned["b"].id, False),
     }
+
+
+def test_arrivals_refuse_parents_that_do_not_exist() -> None:
+    child, missing, known = make_job(), uuid4(), uuid4()
+    with pytest.raises(InvalidFlowError, match=f"do not exist: {missing}"):
+        arrivals([child], {child.id: (missing, known)}, {known: JobStatus.PENDING})
 
 
 def statuses(*pairs: tuple[UUID, JobStatus]) -> dict[UUID, JobStatus]:

@@ -159,23 +159,44 @@ def unknown_parents(parent_ids: Collection[UUID], found: Collection[UUID]) -> In
 
 def plan_flow(
     steps: Sequence[FlowStep], build: Callable[[NewJob], Job], flow_id: UUID
-) -> tuple[dict[str, Job], list[Edge]]:
-    """The rows of a checked flow: each step's job (waiting when it has parents; a parent
-    marked ``has_dependants``) by key, and the edges between them."""
+) -> tuple[dict[str, Job], dict[UUID, tuple[UUID, ...]]]:
+    """The rows of a checked flow: each step's job by key (in the flow, with its
+    parent-failure rule), and the parents of each job that has some, by job id."""
     jobs = {step.key: build(step.job) for step in ordered(steps)}
-    parents = {parent for step in steps for parent in step.depends_on}
-    edges: list[Edge] = []
+    parents_of: dict[UUID, tuple[UUID, ...]] = {}
     for step in steps:
         child = jobs[step.key]
-        edges.extend(Edge(child.id, jobs[parent].id) for parent in step.depends_on)
         jobs[step.key] = dataclasses.replace(
-            child,
-            flow_id=flow_id,
-            has_dependants=step.key in parents,
-            on_parent_failure=step.job.on_parent_failure,
-            **(_waiting_on(len(step.depends_on)) if step.depends_on else {}),
+            child, flow_id=flow_id, on_parent_failure=step.job.on_parent_failure
         )
-    return jobs, edges
+        if step.depends_on:
+            parents_of[child.id] = tuple(jobs[parent].id for parent in step.depends_on)
+    return jobs, parents_of
+
+
+def arrivals(
+    jobs: Sequence[Job],
+    parents_of: Mapping[UUID, Sequence[UUID]],
+    existing: Mapping[UUID, JobStatus],
+) -> tuple[list[Job], list[Edge]]:
+    """New jobs as they are inserted, with their edges: each parent among ``jobs`` marked
+    ``has_dependants``; each child waiting, pending or cancelled by the state of its parents
+    (new ones unfinished, ``existing`` ones as read under a lock by the inserting
+    transaction). InvalidFlowError names parents that are neither."""
+    new_ids = {job.id for job in jobs}
+    named = {parent for parents in parents_of.values() for parent in parents}
+    if named - new_ids - set(existing):
+        raise unknown_parents(named - new_ids, existing)
+    result: list[Job] = []
+    edges: list[Edge] = []
+    for new in jobs:
+        job = dataclasses.replace(new, has_dependants=True) if new.id in named else new
+        if job.id in parents_of:
+            states = {p: existing.get(p, JobStatus.WAITING) for p in parents_of[job.id]}
+            job, own_edges = with_parents(job, states)
+            edges.extend(own_edges)
+        result.append(job)
+    return result, edges
 
 
 def _waiting_on(count: int) -> dict[str, Any]:
@@ -205,7 +226,7 @@ def with_parents(job: Job, parents: Mapping[UUID, JobStatus]) -> tuple[Job, list
     return job, edges
 
 
-def cancelled_for(job: Job, parent_id: UUID, parent_status: JobStatus) -> Job:
+def cancelled_for(job: Job, parent_id: UUID, parent_status: JobStatus | None) -> Job:
     """``job``, cancelled because ``parent_id`` ended in ``parent_status``."""
     return dataclasses.replace(
         job,
@@ -215,9 +236,9 @@ def cancelled_for(job: Job, parent_id: UUID, parent_status: JobStatus) -> Job:
     )
 
 
-def parent_failure_reason(parent_id: UUID, parent_status: JobStatus) -> str:
-    """Why a dependant was cancelled: the parent, and how it ended."""
-    how = _ENDED_BADLY.get(parent_status, "was deleted")
+def parent_failure_reason(parent_id: UUID, parent_status: JobStatus | None) -> str:
+    """Why a dependant was cancelled: the parent, and how it ended (None: it was deleted)."""
+    how = "was deleted" if parent_status is None else _ENDED_BADLY[parent_status]
     return f"cancelled: parent job {parent_id} {how}"
 
 
