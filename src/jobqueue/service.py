@@ -348,9 +348,12 @@ class JobService:
             return await self.store.insert(fresh)
         return await self.store.insert_with_parents(fresh, parents_of)
 
-    async def create_flow(self, steps: Sequence[FlowStep]) -> tuple[UUID, dict[str, Job]]:
+    async def create_flow(
+        self, steps: Sequence[FlowStep]
+    ) -> tuple[UUID, dict[str, Job], list[Edge]]:
         """Create a flow's jobs and their dependencies in one transaction; returns the flow's
-        id and each step's job by key. InvalidFlowError (400) for a flow that cannot run."""
+        id, each step's job (as inserted) by key, and the edges. InvalidFlowError (400) for a
+        flow that cannot run."""
         for step in steps:
             self._check_type(step.job.type)
         now, flow_id = utcnow(), uuid4()
@@ -359,7 +362,8 @@ class JobService:
         by_id = {job.id: job for job in inserted}
         await self._publish(_runnable(inserted))
         log.info("flow created", flow_id=str(flow_id), jobs=len(inserted))
-        return flow_id, {key: by_id[job.id] for key, job in planned.items()}
+        edges = [Edge(child, parent) for child, parents in parents_of.items() for parent in parents]
+        return flow_id, {key: by_id[job.id] for key, job in planned.items()}, edges
 
     async def flow(self, flow_id: UUID) -> tuple[list[Job], list[Edge]]:
         """A flow's members, oldest first, with their edges; FlowNotFoundError when none."""

@@ -269,3 +269,18 @@ def released(child: Job, settled: int) -> Job:
     if status is JobStatus.WAITING and left == 0:
         status = JobStatus.PENDING
     return dataclasses.replace(child, pending_parents=left, status=status)
+
+
+_ACTIVE = frozenset({JobStatus.WAITING, JobStatus.PENDING, JobStatus.PROCESSING})
+
+
+def flow_status(statuses: Collection[JobStatus]) -> str:
+    """A flow's state from its members': ``active`` while one waits, is pending or runs;
+    then ``completed`` when all did, ``failed`` when one failed, else ``cancelled``."""
+    if any(status in _ACTIVE for status in statuses):
+        return "active"
+    if all(status is JobStatus.COMPLETED for status in statuses):
+        return "completed"
+    if JobStatus.FAILED in statuses:
+        return "failed"
+    return "cancelled"

@@ -290,7 +290,7 @@ class SqliteJobStore:
     async def parent_results(self, child_id: UUID) -> dict[UUID, JSONValue]:
         rows = self._rows(sql.PARENT_RESULTS, (child_id.hex,))
         return {
-            UUID(hex=parent): json.loads(result) if status == "completed" and result else None
+            UUID(hex=parent): _json_value(result) if status == "completed" else None
             for parent, status, result in rows
         }
 
@@ -565,10 +565,18 @@ def decode_job(row: Row) -> Job:
         flow_id=None if row[17] is None else UUID(hex=row[17]),
         on_parent_failure=OnParentFailure(row[18]),
         cancelled_by_parent=None if row[19] is None else UUID(hex=row[19]),
-        result=None if row[20] is None else json.loads(row[20]),
+        result=_json_value(row[20]),
         progress=row[21],
         progress_message=row[22],
     )
+
+
+def _json_value(stored: Any) -> JSONValue:
+    """A JSON column's value. The column's declared type (JSON) has numeric affinity in
+    SQLite, so a result that is a JSON number comes back as a number, not as its text."""
+    if stored is None or not isinstance(stored, str):
+        return stored
+    return json.loads(stored)
 
 
 def _encode_dead_letter(entry: DeadLetter) -> Row:
