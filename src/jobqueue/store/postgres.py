@@ -253,7 +253,8 @@ class PostgresJobStore:
         transaction of their own: the jobs it did not complete are those (or ones whose lease
         was lost, which that transaction then does not complete either).
         """
-        ordered = sorted(held)  # rows locked in id order: no deadlock with a fan-in
+        # Rows locked in id order (as PostgreSQL orders uuids): no deadlock with a fan-in.
+        ordered = sorted(held, key=lambda completion: completion.job_id.int)
         columns = list(zip(*ordered, strict=True))
         done = {
             job.id: job for job in await self._all(sql.COMPLETE_MANY, *columns, utcnow(), False)
