@@ -75,7 +75,9 @@ class Runtime:
     def worker(self) -> Worker:
         """A worker over this runtime's queue and handlers (call it on the event loop)."""
         progress = ProgressWriter(self.service)
-        executor = JobExecutor(self.registry, self.settings, progress.reporter())
+        executor = JobExecutor(
+            self.registry, self.settings, progress.reporter(), self.service.parent_results
+        )
         return Worker(self.service, self.broker, executor, self.settings, progress)
 
     async def close(self) -> None:

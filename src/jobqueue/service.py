@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import structlog
 
@@ -23,16 +23,19 @@ from jobqueue.domain.changes import (
     plan_update,
 )
 from jobqueue.domain.errors import (
+    FlowNotFoundError,
     IdempotencyConflictError,
     InvalidTransitionError,
     JobNotFoundError,
     UnknownJobTypeError,
 )
+from jobqueue.domain.flows import Edge, FlowStep, check_parent_ids, plan_flow
 from jobqueue.domain.jobs import (
     DeadLetter,
     Job,
     JobFilter,
     JobStatus,
+    JSONValue,
     NewJob,
     ProgressReport,
     QueueState,
@@ -100,18 +103,19 @@ class JobService:
         """
         for new in requests:
             self._check_type(new.type)
+            check_parent_ids(new.depends_on)
         for _ in range(_CHANGE_TRIES):
             existing = await self._existing_by_key(requests)
             results, fresh = self._plan_creates(requests, existing)
             if not fresh:
                 return results
             try:
-                await self.store.insert(fresh)
+                inserted = await self._insert(fresh, _parents_of(requests, results))
             except DuplicateIdempotencyKeyError:
                 continue  # another request took a key meanwhile: answer with its job
-            self.metrics.created(fresh)
-            await self._publish(fresh)
-            return results
+            self.metrics.created(inserted)
+            await self._publish(_runnable(inserted))
+            return _as_inserted(results, inserted)
         raise InvalidTransitionError("Idempotency keys kept changing meanwhile; try again")
 
     def _plan_creates(
@@ -211,6 +215,7 @@ class JobService:
             completed = await self.store.complete(job, attempt, outcome.result)
             if completed is not None:
                 self.metrics.completed(job.type, attempt.duration_ms)
+            await self._publish_released(completed)
             return await self._dropped_if_none(job, completed, attempt)
         return await self._record_failure(job, outcome, attempt)
 
@@ -294,6 +299,7 @@ class JobService:
         updated, entry = failed
         self.metrics.failed(job.type, attempt.duration_ms)
         log.error("job failed for good", **job_fields(job), reason=decision.reason)
+        await self._publish_released(updated)
         if keeps and await self.broker.publish_dead_letter(entry):
             await self.store.dead_letter_queued(entry)
         return updated
@@ -332,6 +338,7 @@ class JobService:
                 await self._publish([updated])
             elif plan.action is QueueAction.WITHDRAW:
                 await self.broker.withdraw(updated.id)
+            await self._publish_released(updated)
             return updated
         raise InvalidTransitionError("The job kept changing while this request ran; try again")
 
@@ -364,11 +371,94 @@ class JobService:
     def _build(self, new: NewJob, now: datetime) -> Job:
         return build_job(new, now, self.policies.for_type(new.type).max_attempts)
 
+    async def _insert(
+        self, fresh: list[Job], parents_of: dict[UUID, tuple[UUID, ...]]
+    ) -> list[Job]:
+        """Jobs without parents take the plain insert (shared commits); others the one that
+        reads their parents' state in its transaction."""
+        if not parents_of:
+            return await self.store.insert(fresh)
+        return await self.store.insert_with_parents(fresh, parents_of)
+
+    async def create_flow(
+        self, steps: Sequence[FlowStep]
+    ) -> tuple[UUID, dict[str, Job], list[Edge]]:
+        """Create a flow's jobs and their dependencies in one transaction; returns the flow's
+        id, each step's job (as inserted) by key, and the edges. InvalidFlowError (400) for a
+        flow that cannot run."""
+        for step in steps:
+            self._check_type(step.job.type)
+        now, flow_id = utcnow(), uuid4()
+        planned, parents_of = plan_flow(steps, lambda new: self._build(new, now), flow_id)
+        inserted = await self.store.insert_with_parents(list(planned.values()), parents_of)
+        by_id = {job.id: job for job in inserted}
+        await self._publish(_runnable(inserted))
+        log.info("flow created", flow_id=str(flow_id), jobs=len(inserted))
+        edges = [Edge(child, parent) for child, parents in parents_of.items() for parent in parents]
+        return flow_id, {key: by_id[job.id] for key, job in planned.items()}, edges
+
+    async def flow(self, flow_id: UUID) -> tuple[list[Job], list[Edge]]:
+        """A flow's members, oldest first, with their edges; FlowNotFoundError when none."""
+        members, edges = await self.store.flow(flow_id)
+        if not members:
+            raise FlowNotFoundError(flow_id)
+        return members, edges
+
+    async def cancel_flow(self, flow_id: UUID) -> tuple[list[Job], list[Edge]]:
+        """Cancel every member of a flow not yet finished (running ones are told to stop);
+        returns the flow as it is then."""
+        await self.flow(flow_id)
+        cancelled = await self.store.cancel_flow(flow_id)
+        for job in cancelled:
+            was_queued = job.lease_owner is None and not job.pending_parents
+            if was_queued:
+                await self.broker.withdraw(job.id)
+            await self._publish_released(job)
+        log.info("flow cancelled", flow_id=str(flow_id), cancelled=len(cancelled))
+        return await self.flow(flow_id)
+
+    async def parent_results(self, job_id: UUID) -> dict[UUID, JSONValue]:
+        """The results of the jobs ``job_id`` waited for, by parent id (None: not completed)."""
+        return await self.store.parent_results(job_id)
+
+    async def _publish_released(self, parent: Job | None) -> None:
+        """Publish the children a parent's outcome made pending (committed with it). Should
+        the process stop in between, the reconciler publishes them (Redis mode)."""
+        if parent is None or not parent.has_dependants:
+            return
+        released = await self.store.due_children(parent.id)
+        if released:
+            await self._publish(released)
+
     async def _existing_by_key(self, requests: Sequence[NewJob]) -> dict[str | None, Job]:
         keys = {new.idempotency_key for new in requests if new.idempotency_key}
         if not keys:
             return {}
         return {job.idempotency_key: job for job in await self.store.find_by_idempotency_keys(keys)}
+
+
+def _parents_of(
+    requests: Sequence[NewJob], results: Sequence[tuple[Job, bool]]
+) -> dict[UUID, tuple[UUID, ...]]:
+    """The parents of each new job that names some (``dependsOn``), by the new job's id."""
+    return {
+        job.id: new.depends_on
+        for new, (job, created) in zip(requests, results, strict=True)
+        if created and new.depends_on
+    }
+
+
+def _runnable(jobs: Sequence[Job]) -> list[Job]:
+    """The jobs the queue must hear about: pending ones (not waiting, nor born cancelled)."""
+    return [job for job in jobs if job.status is JobStatus.PENDING]
+
+
+def _as_inserted(
+    results: list[tuple[Job, bool]], inserted: Sequence[Job]
+) -> list[tuple[Job, bool]]:
+    """Each answer with the job as stored (a job with parents may start waiting)."""
+    by_id = {job.id: job for job in inserted}
+    return [(by_id.get(job.id, job) if created else job, created) for job, created in results]
 
 
 def _same_request(job: Job, new: NewJob) -> Job:

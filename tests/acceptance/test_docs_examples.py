@@ -63,3 +63,27 @@ def _handler_example() -> str:
     match = re.search(r"```python\n(# myapp/jobs\.py\n.*?)```", text, re.DOTALL)
     assert match, "README.md has no '# myapp/jobs.py' example"
     return match.group(1)
+
+
+def test_the_readme_workflows_example_runs_the_root_after_its_children(tmp_path: Path) -> None:
+    script = readme_block("<!-- workflows-example:start -->", "sh")
+    with running(tmp_path) as server:
+        result = subprocess.run(
+            ["bash", "-c", script.replace(DOCUMENTED_URL, server.base_url)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+            env={"PATH": "/usr/bin:/bin", "NO_PROXY": "*"},
+        )
+        flow = json.loads(result.stdout)
+        jobs = {job["key"]: job for job in flow["jobs"]}
+        assert (jobs["0"]["status"], jobs["0"]["pendingParents"]) == ("waiting", 2)
+        assert sorted(jobs["0"]["dependsOn"]) == sorted([jobs["0.0"]["id"], jobs["0.1"]["id"]])
+        root = server.wait_for_status(jobs["0"]["id"], "completed", attempts=1)
+        children = [server.get_job(jobs[key]["id"]).json() for key in ("0.0", "0.1")]
+        assert all(child["status"] == "completed" for child in children)
+        assert root["updatedAt"] >= max(child["updatedAt"] for child in children)
+        done = server.client.get(f"/api/flows/{flow['id']}").json()
+        assert done["status"] == "completed"
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 2

@@ -160,3 +160,26 @@ async def one_at_a_time(payload: dict[str, Any], ctx: JobContext) -> None:
     begun = time.monotonic()
     await asyncio.sleep(0.05)
     runs.append((begun, time.monotonic()))
+
+
+parents_seen: defaultdict[UUID, list[dict[UUID, Any]]] = defaultdict(list)
+"""What ``ctx.parent_results`` held at each run of a ``chain-step`` or ``fan-in`` job."""
+
+
+@handler("chain-step")
+async def chain_step(payload: dict[str, Any], ctx: JobContext) -> dict[str, int]:
+    """``payload["start"]`` for the first step; later ones add 1 to their parent's ``n``."""
+    parents_seen[ctx.job_id].append(dict(ctx.parent_results))
+    if not ctx.parent_results:
+        return {"n": int(payload["start"])}
+    [previous] = ctx.parent_results.values()
+    return {"n": int(previous["n"]) + 1}
+
+
+@handler("fan-in")
+async def fan_in(payload: dict[str, Any], ctx: JobContext) -> dict[str, int]:
+    """Count its parents' results and sum those that are numbers."""
+    calls[ctx.job_id].append(ctx.attempt)
+    parents_seen[ctx.job_id].append(dict(ctx.parent_results))
+    numbers = [value for value in ctx.parent_results.values() if isinstance(value, int)]
+    return {"parents": len(ctx.parent_results), "sum": sum(numbers)}

@@ -14,7 +14,7 @@ from tests.integration import behaviour_handlers as handlers
 from tests.integration.conftest import Service, make_settings, running_service
 
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
-STATUSES = {"pending", "processing", "completed", "failed", "cancelled"}
+STATUSES = {"pending", "processing", "completed", "failed", "cancelled", "waiting"}
 
 
 async def test_a_created_job_has_the_node_shape_and_completes(service: Service) -> None:

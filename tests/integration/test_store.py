@@ -7,12 +7,19 @@ import dataclasses
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 
-from jobqueue.domain.changes import RETRY, Sweep
-from jobqueue.domain.jobs import Job, JobFilter, JobStatus, ProgressReport, utcnow
+from jobqueue.domain.changes import RETRY, QueueAction, Sweep, UpdatePlan
+from jobqueue.domain.jobs import (
+    Job,
+    JobFilter,
+    JobStatus,
+    OnParentFailure,
+    ProgressReport,
+    utcnow,
+)
 from jobqueue.domain.limits import TypeLimit
 from jobqueue.store.base import DuplicateIdempotencyKeyError, JobStore, TypeLimitReachedError
 from jobqueue.store.factory import open_store
@@ -297,3 +304,88 @@ async def test_the_oldest_due_pending_job_is_found_by_when_it_became_due(store: 
     assert await store.oldest_due_pending(now) == created_early.created_at
     await store.insert([due_earlier])
     assert await store.oldest_due_pending(now) == due_earlier.next_run_at
+
+
+async def stored(store: JobStore, job_id: UUID) -> Job:
+    job = await store.get(job_id)
+    assert job is not None
+    return job
+
+
+async def claimed(store: JobStore, count: int) -> list[Job]:
+    jobs: list[Job] = []
+    while len(jobs) < count:
+        jobs += await store.claim("w1", count, utcnow() + LEASE)
+    return jobs
+
+
+async def test_the_last_parent_to_complete_releases_the_child_once(store: JobStore) -> None:
+    parents, child = [new_job() for _ in range(50)], new_job()
+    inserted = await store.insert_with_parents(
+        [*parents, child], {child.id: [p.id for p in parents]}
+    )
+    assert {job.id: job.status for job in inserted}[child.id] is JobStatus.WAITING
+    running = await claimed(store, 50)
+    assert all(job.has_dependants for job in running)
+    await asyncio.gather(*(store.complete(job, ended(job), n) for n, job in enumerate(running)))
+    released = await store.get(child.id)
+    assert released is not None
+    assert (released.status, released.pending_parents) == (JobStatus.PENDING, 0)
+    results = await store.parent_results(child.id)
+    assert sorted(v for v in results.values() if isinstance(v, int)) == list(range(50))
+    assert [job.id for job in await store.due_children(running[0].id)] == [child.id]
+
+
+async def test_a_job_with_no_dependants_is_completed_without_a_fan_in(store: JobStore) -> None:
+    await store.insert([new_job()])
+    [job] = await claimed(store, 1)
+    done = await store.complete(job, ended(job), {"ok": True})
+    assert done is not None
+    assert (done.status, done.has_dependants, done.pending_parents) == (
+        JobStatus.COMPLETED,
+        False,
+        None,
+    )
+
+
+async def test_a_dependant_of_a_running_job_waits_then_runs(store: JobStore) -> None:
+    await store.insert([new_job()])
+    [parent] = await claimed(store, 1)
+    child = new_job()
+    [waiting] = await store.insert_with_parents([child], {child.id: [parent.id]})
+    assert (waiting.status, waiting.pending_parents) == (JobStatus.WAITING, 1)
+    assert await store.claim("w2", 10, utcnow() + LEASE) == []
+    await store.complete(parent, ended(parent), "done")
+    [runs] = await store.claim("w2", 10, utcnow() + LEASE)
+    assert runs.id == child.id
+    assert await store.parent_results(child.id) == {parent.id: "done"}
+
+
+async def test_a_failed_parent_cancels_or_releases_and_its_retry_re_arms(store: JobStore) -> None:
+    parent, cancels, grandchild = new_job(), new_job(), new_job()
+    goes_on = new_job(on_parent_failure=OnParentFailure.CONTINUE)
+    parents_of = {cancels.id: [parent.id], goes_on.id: [parent.id], grandchild.id: [cancels.id]}
+    await store.insert_with_parents([parent, cancels, goes_on, grandchild], parents_of)
+    [running] = await claimed(store, 1)
+    assert await store.fail(running, "boom", ended(running, "boom")) is not None
+    cancelled = await stored(store, cancels.id)
+    assert cancelled.status is JobStatus.CANCELLED
+    assert cancelled.last_error == f"cancelled: parent job {parent.id} failed"
+    assert (await stored(store, grandchild.id)).cancelled_by_parent == cancels.id
+    assert (await stored(store, goes_on.id)).status is JobStatus.PENDING
+    retry = UpdatePlan(JobStatus.FAILED, JobStatus.PENDING, 0, None, QueueAction.ENQUEUE)
+    assert await store.apply(parent.id, retry) is not None
+    for job_id in (cancels.id, grandchild.id):
+        rearmed = await store.get(job_id)
+        assert rearmed is not None
+        assert (rearmed.status, rearmed.last_error) == (JobStatus.WAITING, None)
+
+
+async def test_deleting_a_parent_cancels_its_waiting_children(store: JobStore) -> None:
+    parent, child = new_job(), new_job()
+    await store.insert_with_parents([parent, child], {child.id: [parent.id]})
+    assert await store.delete(parent.id) is not None
+    cancelled = await store.get(child.id)
+    assert cancelled is not None
+    assert cancelled.status is JobStatus.CANCELLED
+    assert cancelled.last_error == f"cancelled: parent job {parent.id} was deleted"

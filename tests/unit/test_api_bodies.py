@@ -37,7 +37,8 @@ def test_a_job_has_the_node_services_keys_in_order_then_ours() -> None:
         b'"payload":{"to":"user@example.com","n":[1,2.5,null]},"status":"failed","attempts":5,'
         b'"nextRunAt":"2026-05-04T10:00:02.345Z","createdAt":"2026-05-04T10:00:00.000Z",'
         b'"updatedAt":"2026-05-04T10:00:00.000Z","maxAttempts":5,"priority":-3,"lastError":"boom",'
-        b'"result":null,"progress":null,"progressMessage":null}'
+        b'"result":null,"progress":null,"progressMessage":null,"pendingParents":null,'
+        b'"onParentFailure":"cancel","flowId":null}'
     )
 
 

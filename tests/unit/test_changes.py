@@ -15,7 +15,7 @@ from jobqueue.domain.errors import InvalidJobError, InvalidTransitionError, Retr
 from jobqueue.domain.jobs import JobStatus
 from tests.unit.factories import T0, make_job
 
-PENDING, PROCESSING, COMPLETED, FAILED, CANCELLED = list(JobStatus)
+PENDING, PROCESSING, COMPLETED, FAILED, CANCELLED, WAITING = list(JobStatus)
 
 
 def test_retry_resets_a_failed_job_and_enqueues_it() -> None:
@@ -25,7 +25,7 @@ def test_retry_resets_a_failed_job_and_enqueues_it() -> None:
     assert plan.action is QueueAction.ENQUEUE
 
 
-@pytest.mark.parametrize("status", [PENDING, PROCESSING, COMPLETED, CANCELLED])
+@pytest.mark.parametrize("status", [PENDING, PROCESSING, COMPLETED, CANCELLED, WAITING])
 def test_retry_names_the_current_status_when_refused(status: JobStatus) -> None:
     with pytest.raises(RetryNotAllowedError, match=f"current status: {status.value}"):
         plan_retry(make_job(status))
@@ -44,8 +44,27 @@ def test_cancel_of_a_running_job_leaves_its_trigger_to_its_worker() -> None:
 
 @pytest.mark.parametrize("status", [COMPLETED, FAILED, CANCELLED])
 def test_only_unfinished_jobs_can_be_cancelled(status: JobStatus) -> None:
-    with pytest.raises(InvalidTransitionError, match="Only pending or running jobs"):
+    with pytest.raises(InvalidTransitionError, match="Only pending, waiting or running jobs"):
         plan_cancel(make_job(status))
+
+
+def test_cancel_of_a_waiting_job_has_no_trigger_to_withdraw() -> None:
+    plan = plan_cancel(make_job(WAITING, pending_parents=1))
+    assert (plan.expected_status, plan.status, plan.action) == (
+        WAITING,
+        CANCELLED,
+        QueueAction.NONE,
+    )
+    assert plan_update(make_job(WAITING), JobChanges(status=CANCELLED)).status is CANCELLED
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [JobChanges(status=PENDING), JobChanges(attempts=1), JobChanges(next_run_at_given=True)],
+)
+def test_a_waiting_job_can_only_be_cancelled(changes: JobChanges) -> None:
+    with pytest.raises(InvalidTransitionError, match="can only be cancelled"):
+        plan_update(make_job(WAITING, pending_parents=1), changes)
 
 
 def test_patch_status_pending_on_a_failed_job_is_a_retry() -> None:

@@ -233,6 +233,7 @@ async def test_stats_names_every_status(service: JobService) -> None:
         "completed": 0,
         "failed": 0,
         "cancelled": 0,
+        "waiting": 0,
     }
 
 

@@ -21,6 +21,7 @@ from starlette.responses import Response
 from jobqueue.api.responses import json_response
 from jobqueue.domain.errors import (
     DependencyUnavailableError,
+    FlowNotFoundError,
     IdempotencyConflictError,
     InvalidJobError,
     InvalidTransitionError,
@@ -49,6 +50,7 @@ class ErrorAnswer:
 
 ERROR_ANSWERS: Mapping[type[Exception], ErrorAnswer] = {
     JobNotFoundError: ErrorAnswer(404),
+    FlowNotFoundError: ErrorAnswer(404),
     InvalidJobError: ErrorAnswer(400),
     InvalidTransitionError: ErrorAnswer(409),
     IdempotencyConflictError: ErrorAnswer(409),

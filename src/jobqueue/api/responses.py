@@ -36,6 +36,9 @@ def job_json(job: Job) -> dict[str, Any]:
         "result": job.result,
         "progress": job.progress,
         "progressMessage": job.progress_message,
+        "pendingParents": job.pending_parents,
+        "onParentFailure": job.on_parent_failure,
+        "flowId": job.flow_id,
     }
 
 

@@ -19,7 +19,15 @@ from pydantic.alias_generators import to_camel
 
 from jobqueue.domain.attempts import AttemptOutcome
 from jobqueue.domain.changes import JobChanges
-from jobqueue.domain.jobs import JobStatus, NewJob, iso_ms, request_fingerprint, utcnow
+from jobqueue.domain.flows import MAX_PARENTS
+from jobqueue.domain.jobs import (
+    JobStatus,
+    NewJob,
+    OnParentFailure,
+    iso_ms,
+    request_fingerprint,
+    utcnow,
+)
 from jobqueue.domain.json_values import NUL_CHARACTER, holds_nul
 
 Timestamp = Annotated[datetime, PlainSerializer(iso_ms, return_type=str)]
@@ -57,6 +65,17 @@ class CreateJobBody(CamelModel):
     priority: int = Field(default=0, ge=-1_000_000, le=1_000_000, description="Lower runs first")
     max_attempts: int | None = Field(default=None, ge=1, le=100, description="Attempts limit")
     idempotency_key: StorableText | None = Field(default=None, min_length=1, max_length=255)
+    depends_on: list[UUID] = Field(
+        default_factory=list,
+        max_length=MAX_PARENTS,
+        description="Jobs that must complete first: this one waits (status waiting) until then",
+        examples=[["550e8400-e29b-41d4-a716-446655440000"]],
+    )
+    on_parent_failure: OnParentFailure = Field(
+        default=OnParentFailure.CANCEL,
+        description="When a job it depends on fails for good or is cancelled: cancel this one "
+        "too (naming that job), or continue and run it anyway",
+    )
 
     @model_validator(mode="after")
     def _one_schedule(self) -> CreateJobBody:
@@ -78,11 +97,20 @@ class CreateJobBody(CamelModel):
             max_attempts=self.max_attempts,
             idempotency_key=key,
             request_fingerprint=None if key is None else self._fingerprint(),
+            depends_on=tuple(self.depends_on),
+            on_parent_failure=self.on_parent_failure,
         )
 
     def _fingerprint(self) -> str:
-        """The request as sent, defaults filled in (``delayMs``, not the time it gives)."""
-        return request_fingerprint(self.model_dump(mode="json", exclude={"idempotency_key"}))
+        """The request as sent, defaults filled in (``delayMs``, not the time it gives).
+        The workflow fields count only when given, so that requests made before they existed
+        keep their fingerprints."""
+        left_out = {"idempotency_key"}
+        if not self.depends_on:
+            left_out.add("depends_on")
+        if self.on_parent_failure is OnParentFailure.CANCEL:
+            left_out.add("on_parent_failure")
+        return request_fingerprint(self.model_dump(mode="json", exclude=left_out))
 
 
 class BatchBody(CamelModel):
@@ -137,6 +165,13 @@ class JobOut(CamelModel):
     result: Any = Field(None, description="What the handler returned, once completed")
     progress: int | None = Field(None, description="0 to 100, as the running attempt reported")
     progress_message: str | None = Field(None, description="What came with that report")
+    pending_parents: int | None = Field(
+        None, description="Jobs it still waits for (null: it depends on none)"
+    )
+    on_parent_failure: OnParentFailure = Field(
+        OnParentFailure.CANCEL, description="What it does when a job it depends on fails"
+    )
+    flow_id: UUID | None = Field(None, description="The flow it was created in, if any")
 
 
 class RetriedOut(BaseModel):

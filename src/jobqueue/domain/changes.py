@@ -92,11 +92,13 @@ def plan_retry(job: Job) -> UpdatePlan:
 def plan_cancel(job: Job) -> UpdatePlan:
     """Cancel a job that has not finished. A pending one's trigger is withdrawn; a running one
     keeps its lease: its worker sees the cancel, stops the handler and records the attempt."""
-    if job.status is JobStatus.PROCESSING:
+    if job.status in (JobStatus.PROCESSING, JobStatus.WAITING):
+        # Neither has a trigger to withdraw: a waiting job is not on the queue yet.
         return UpdatePlan(job.status, JobStatus.CANCELLED, job.attempts, None, QueueAction.NONE)
     if job.status is not JobStatus.PENDING:
         raise InvalidTransitionError(
-            f"Only pending or running jobs can be cancelled (current status: {job.status.value})"
+            "Only pending, waiting or running jobs can be cancelled "
+            f"(current status: {job.status.value})"
         )
     return UpdatePlan(job.status, JobStatus.CANCELLED, job.attempts, None, QueueAction.WITHDRAW)
 
@@ -107,8 +109,13 @@ def plan_update(job: Job, changes: JobChanges) -> UpdatePlan:
         raise InvalidJobError("body must name at least one of status, attempts, nextRunAt")
     if job.status is JobStatus.PROCESSING or job.status in _FINAL:
         raise InvalidTransitionError(f"A {job.status.value} job cannot be changed")
+
     target = changes.status or job.status
-    if target is JobStatus.CANCELLED and job.status is JobStatus.PENDING:
+    if job.status is JobStatus.WAITING and target is not JobStatus.CANCELLED:
+        raise InvalidTransitionError(
+            "A waiting job runs when the jobs it depends on complete; it can only be cancelled"
+        )
+    if target is JobStatus.CANCELLED and job.status in (JobStatus.PENDING, JobStatus.WAITING):
         _forbid_fields_with_cancel(changes)
         return plan_cancel(job)
     if target not in (JobStatus.PENDING, JobStatus.FAILED):

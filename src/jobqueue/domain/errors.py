@@ -17,6 +17,14 @@ class JobNotFoundError(JobQueueError):
         self.job_id = job_id
 
 
+class FlowNotFoundError(JobQueueError):
+    """No flow has this id (HTTP 404)."""
+
+    def __init__(self, flow_id: UUID) -> None:
+        super().__init__("Flow not found")
+        self.flow_id = flow_id
+
+
 class InvalidTransitionError(JobQueueError):
     """The job's current state forbids the requested change (HTTP 409)."""
 

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID, uuid4
 
 
@@ -25,7 +25,20 @@ class JobStatus(enum.StrEnum):
     FAILED = "failed"
     """Attempts exhausted or a permanent error; a dead-letter entry exists. Can be retried."""
     CANCELLED = "cancelled"
-    """Withdrawn before it ran. Final."""
+    """Withdrawn before it ran (or stopped while it ran). Final, except for a job cancelled
+    because a parent failed: retrying that parent makes it wait again."""
+    WAITING = "waiting"
+    """Waiting for the jobs it depends on (``dependsOn``) to complete; never claimed. It
+    becomes pending in the transaction that completes its last parent."""
+
+
+class OnParentFailure(enum.StrEnum):
+    """What a job does when a job it depends on fails for good or is cancelled."""
+
+    CANCEL = "cancel"
+    """It is cancelled too, with a reason naming that parent (the default)."""
+    CONTINUE = "continue"
+    """That parent counts as finished: the job runs once its other parents are done."""
 
 
 JSONObject = dict[str, Any]
@@ -65,11 +78,32 @@ class Job:
     """0 to 100, as the running attempt's handler last reported it; None before it does."""
     progress_message: str | None = None
     """What the handler said with its last progress report."""
+    pending_parents: int | None = None
+    """None: the job depends on no other job. Otherwise how many of its parents have not
+    finished yet (0 once it may run)."""
+    has_dependants: bool = False
+    """Another job depends on this one: its outcome must be passed on (the fan-in step).
+    False for most jobs, which then pay nothing for workflows when they finish."""
+    flow_id: UUID | None = None
+    """The flow (``POST /api/flows``) this job was created in, if any."""
+    on_parent_failure: OnParentFailure = OnParentFailure.CANCEL
+    """What it does when a parent fails for good or is cancelled."""
+    cancelled_by_parent: UUID | None = None
+    """The parent whose failure or cancel cancelled this job: retrying it re-arms this job."""
 
 
-def completed(job: Job, result: JSONValue, at: datetime, progress: Progress) -> Job:
-    """The held ``job`` as its completion at ``at`` stores it, with the progress its handler
-    last reported (the stores read back only that, not the whole row)."""
+class CompletionRead(NamedTuple):
+    """What a completion reads back of the stored row: what the worker's copy may lack."""
+
+    progress: int | None
+    progress_message: str | None
+    has_dependants: bool
+    """A dependant may have been added since the worker claimed the job."""
+
+
+def completed(job: Job, result: JSONValue, at: datetime, read: CompletionRead) -> Job:
+    """The held ``job`` as its completion at ``at`` stores it (the stores read back only
+    ``read``, not the whole row)."""
     return replace(
         job,
         status=JobStatus.COMPLETED,
@@ -77,13 +111,10 @@ def completed(job: Job, result: JSONValue, at: datetime, progress: Progress) -> 
         lease_owner=None,
         lease_expires_at=None,
         updated_at=at,
-        progress=progress[0],
-        progress_message=progress[1],
+        progress=read.progress,
+        progress_message=read.progress_message,
+        has_dependants=bool(read.has_dependants),
     )
-
-
-Progress = tuple[int | None, str | None]
-"""A job's progress columns: percent and message."""
 
 
 @lru_cache(maxsize=4096)
@@ -133,6 +164,10 @@ class NewJob:
     idempotency_key: str | None = None
     request_fingerprint: str | None = None
     """A digest of the request as the client sent it (see ``Job.request_fingerprint``)."""
+    depends_on: tuple[UUID, ...] = ()
+    """Existing jobs that must complete before this one runs."""
+    on_parent_failure: OnParentFailure = OnParentFailure.CANCEL
+    """What it does when one of them fails for good or is cancelled."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +213,7 @@ def build_job(new: NewJob, now: datetime, default_max_attempts: int) -> Job:
         priority=new.priority,
         idempotency_key=new.idempotency_key,
         request_fingerprint=new.request_fingerprint,
+        on_parent_failure=new.on_parent_failure,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
@@ -53,6 +53,10 @@ class JobContext:
         default=None, repr=False, compare=False
     )
     """Where progress goes (the worker's writer); None: nowhere (a handler called directly)."""
+    parent_results: Mapping[UUID, JSONValue] = field(default_factory=dict, repr=False)
+    """The results of the jobs this one waited for (``dependsOn``, or a flow), by parent job
+    id; a parent that did not complete (``onParentFailure: "continue"``) maps to None.
+    Empty for a job that depends on none."""
     cancelled: asyncio.Event = field(default_factory=asyncio.Event, repr=False, compare=False)
     """Set when the job is cancelled while this attempt runs: ``await ctx.cancelled.wait()``
     or check ``ctx.cancelled.is_set()`` and stop. An ``async`` handler still running

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
@@ -10,6 +10,7 @@ from uuid import UUID
 
 from jobqueue.domain.attempts import Attempt
 from jobqueue.domain.changes import Sweep, UpdatePlan
+from jobqueue.domain.flows import Edge
 from jobqueue.domain.jobs import DeadLetter, Job, JobFilter, JobStatus, JSONValue, ProgressReport
 from jobqueue.domain.limits import TypeLimit
 
@@ -42,6 +43,33 @@ class JobStore(Protocol):
         """Insert new jobs in one transaction; a repeated idempotency key keeps the first job."""
         ...
 
+    async def insert_with_parents(
+        self, jobs: Sequence[Job], parents_of: Mapping[UUID, Sequence[UUID]]
+    ) -> list[Job]:
+        """Insert jobs that depend on others (``parents_of``: child id -> parent ids), with
+        their edges, in one transaction. A parent outside ``jobs`` is marked
+        ``has_dependants`` under a row lock, and its state then decides the child's
+        (``flows.arrivals``): InvalidFlowError when it does not exist. Returns the jobs as
+        inserted (waiting, pending or cancelled)."""
+        ...
+
+    async def due_children(self, parent_id: UUID) -> list[Job]:
+        """The pending children of ``parent_id`` (those its outcome released), to publish."""
+        ...
+
+    async def parent_results(self, child_id: UUID) -> dict[UUID, JSONValue]:
+        """Each parent of ``child_id`` with its result (None when it did not complete)."""
+        ...
+
+    async def flow(self, flow_id: UUID) -> tuple[list[Job], list[Edge]]:
+        """The members of a flow, oldest first, and the edges of each (none: no such flow)."""
+        ...
+
+    async def cancel_flow(self, flow_id: UUID) -> list[Job]:
+        """Cancel every member not yet finished (a running one keeps its lease until its
+        worker stops it), passing the cancel on to their dependants; returns them."""
+        ...
+
     async def get(self, job_id: UUID) -> Job | None:
         """One job, or None."""
         ...
@@ -59,7 +87,9 @@ class JobStore(Protocol):
         ...
 
     async def apply(self, job_id: UUID, plan: UpdatePlan) -> Job | None:
-        """Apply a planned change if the job is still in ``plan.expected_status``."""
+        """Apply a planned change if the job is still in ``plan.expected_status``. A cancelled
+        parent passes that on to its children, as a failure does; a retried one (failed to
+        pending) makes the children its failure cancelled wait again."""
         ...
 
     async def oldest_due_pending(self, now: datetime) -> datetime | None:
@@ -74,7 +104,8 @@ class JobStore(Protocol):
         ...
 
     async def delete(self, job_id: UUID) -> Job | None:
-        """Delete a job; returns what was deleted, or None when absent."""
+        """Delete a job; returns what was deleted, or None when absent. A deleted parent's
+        waiting children are cancelled naming it (or released, with ``continue``)."""
         ...
 
     async def claim(
@@ -110,7 +141,8 @@ class JobStore(Protocol):
 
     async def complete(self, job: Job, attempt: Attempt, result: JSONValue = None) -> Job | None:
         """Record success with the handler's ``result`` and the ``attempt`` in the history,
-        if ``job.lease_owner`` still holds the lease (else nothing is written)."""
+        if ``job.lease_owner`` still holds the lease (else nothing is written). A parent's
+        children whose last unfinished parent it was become pending in the same transaction."""
         ...
 
     async def schedule_retry(
@@ -125,7 +157,8 @@ class JobStore(Protocol):
     ) -> tuple[Job, DeadLetter] | None:
         """Fail for good, add ``attempt`` to the history and the dead-letter entry, if the
         lease is still held; ``queue_pending`` marks the entry as still to be written to the
-        queue's own DLQ."""
+        queue's own DLQ. A parent's waiting children are cancelled (or, with ``continue``,
+        released) in the same transaction."""
         ...
 
     async def cancelled_among(self, job_ids: Sequence[UUID]) -> set[UUID]:

@@ -18,7 +18,7 @@ import copy
 import dataclasses
 import itertools
 import json
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -26,6 +26,14 @@ from uuid import UUID
 
 from jobqueue.domain.attempts import Attempt
 from jobqueue.domain.changes import Sweep, UpdatePlan
+from jobqueue.domain.flows import (
+    ChildEffect,
+    Edge,
+    arrivals,
+    cancelled_for,
+    effect_on_child,
+    released,
+)
 from jobqueue.domain.jobs import (
     DeadLetter,
     Job,
@@ -54,6 +62,8 @@ class InMemoryJobStore:
         self._attempts: list[Attempt] = []
         self._starts: list[tuple[str, datetime]] = []
         """When jobs of rate-limited types started."""
+        self._edges: dict[tuple[UUID, UUID], bool] = {}
+        """(child, parent) -> settled: the job_dependencies table."""
         """The history of every job, in the order attempts ended."""
 
     async def insert(self, jobs: Sequence[Job]) -> list[Job]:
@@ -62,6 +72,57 @@ class InMemoryJobStore:
         for job in jobs:
             self._jobs[job.id] = _stored(job)
         return list(jobs)
+
+    async def insert_with_parents(
+        self, jobs: Sequence[Job], parents_of: Mapping[UUID, Sequence[UUID]]
+    ) -> list[Job]:
+        """Insert jobs and their edges; parents outside ``jobs`` are marked and decide."""
+        self._check_new(jobs)
+        named = {parent for parents in parents_of.values() for parent in parents}
+        outside = named - {job.id for job in jobs}
+        existing = {p: self._jobs[p].status for p in outside if p in self._jobs}
+        ready, edges = arrivals(jobs, parents_of, existing)
+        for parent in outside:
+            self._jobs[parent] = dataclasses.replace(self._jobs[parent], has_dependants=True)
+        for job in ready:
+            self._jobs[job.id] = _stored(job)
+        self._edges.update({(edge.child_id, edge.parent_id): edge.settled for edge in edges})
+        return _copies(ready)
+
+    async def due_children(self, parent_id: UUID) -> list[Job]:
+        """The pending children of ``parent_id``."""
+        children = self._known(self._children(parent_id, unsettled_only=False))
+        return _copies(job for job in children if job.status is JobStatus.PENDING)
+
+    async def parent_results(self, child_id: UUID) -> dict[UUID, JSONValue]:
+        """Each parent's result (None unless it completed)."""
+        parents = self._known(p for (c, p) in self._edges if c == child_id)
+        return {
+            p.id: copy.deepcopy(p.result) if p.status is JobStatus.COMPLETED else None
+            for p in parents
+        }
+
+    async def flow(self, flow_id: UUID) -> tuple[list[Job], list[Edge]]:
+        """The flow's members, oldest first, and their edges."""
+        members = [job for job in self._jobs.values() if job.flow_id == flow_id]
+        members.sort(key=lambda job: (job.created_at, job.id))
+        ids = {job.id for job in members}
+        edges = [Edge(c, p, done) for (c, p), done in self._edges.items() if c in ids]
+        return _copies(members), edges
+
+    async def cancel_flow(self, flow_id: UUID) -> list[Job]:
+        """Cancel the flow's unfinished members and pass that on."""
+        unfinished = (JobStatus.WAITING, JobStatus.PENDING, JobStatus.PROCESSING)
+        members = [
+            j for j in self._jobs.values() if j.flow_id == flow_id and j.status in unfinished
+        ]
+        cancelled = [
+            self._change(job, status=JobStatus.CANCELLED, next_run_at=None) for job in members
+        ]
+        for job in cancelled:
+            if job.has_dependants:
+                self._pass_on_failure(job.id, JobStatus.CANCELLED)
+        return cancelled
 
     async def get(self, job_id: UUID) -> Job | None:
         """One job, or None."""
@@ -91,12 +152,17 @@ class InMemoryJobStore:
         job = self._jobs.get(job_id)
         if job is None or job.status is not plan.expected_status:
             return None
-        return self._change(
+        changed = self._change(
             job,
             status=plan.status,
             attempts=plan.attempts,
             next_run_at=_utc(plan.next_run_at),
         )
+        if changed.has_dependants and changed.status is JobStatus.CANCELLED:
+            self._pass_on_failure(job_id, JobStatus.CANCELLED)
+        elif changed.has_dependants and plan.expected_status is JobStatus.FAILED:
+            self._rearm(job_id)
+        return changed
 
     async def oldest_due_pending(self, now: datetime) -> datetime | None:
         """The earliest ``next_run_at`` (or, unscheduled, ``created_at``) of a due pending job."""
@@ -136,6 +202,9 @@ class InMemoryJobStore:
 
     async def delete(self, job_id: UUID) -> Job | None:
         """Remove a job and its history (its dead letters stay); what was removed, or None."""
+        if job_id in self._jobs and self._jobs[job_id].has_dependants:
+            self._pass_on_failure(job_id, None)
+        self._edges = {edge: done for edge, done in self._edges.items() if job_id not in edge}
         job = self._jobs.pop(job_id, None)
         self._attempts = [attempt for attempt in self._attempts if attempt.job_id != job_id]
         return None if job is None else _copied(job)
@@ -215,7 +284,11 @@ class InMemoryJobStore:
         if held is None:
             return None
         stored = json.loads(json.dumps(result))  # a copy, as a database would keep it
-        return self._change(held, status=JobStatus.COMPLETED, result=stored, **_NO_LEASE)
+        done = self._change(held, status=JobStatus.COMPLETED, result=stored, **_NO_LEASE)
+        if done.has_dependants:
+            for child in self._children(done.id):
+                self._settle(child, done.id)
+        return done
 
     async def schedule_retry(
         self, job: Job, run_at: datetime, error: str, attempt: Attempt
@@ -240,6 +313,8 @@ class InMemoryJobStore:
         if held is None:
             return None
         failed = self._change(held, status=JobStatus.FAILED, last_error=reason, **_NO_LEASE)
+        if failed.has_dependants:
+            self._pass_on_failure(failed.id, JobStatus.FAILED)
         entry = DeadLetter.of_failed(failed, reason)
         number = next(self._sequence)
         self._dead_letters.append((number, _copied_entry(entry)))
@@ -355,6 +430,46 @@ class InMemoryJobStore:
         taken = {job.idempotency_key for job in self._jobs.values()}
         if len(set(keys)) != len(keys) or taken.intersection(keys):
             raise DuplicateIdempotencyKeyError("idempotency_key is already taken")
+
+    def _children(self, parent_id: UUID, *, unsettled_only: bool = True) -> list[UUID]:
+        return [
+            c
+            for (c, p), done in self._edges.items()
+            if p == parent_id and not (unsettled_only and done)
+        ]
+
+    def _settle(self, child_id: UUID, parent_id: UUID) -> None:
+        """The edge is settled and the child has one unfinished parent less."""
+        self._edges[(child_id, parent_id)] = True
+        child = released(self._jobs[child_id], 1)
+        self._change(child, status=child.status, pending_parents=child.pending_parents)
+
+    def _pass_on_failure(self, parent_id: UUID, how: JobStatus | None) -> None:
+        """As the SQL stores' ``_pass_on_failure``: cancel or release waiting children."""
+        ended: list[tuple[UUID, JobStatus | None]] = [(parent_id, how)]
+        while ended:
+            parent, status = ended.pop()
+            for child in self._known(self._children(parent)):
+                effect = effect_on_child(child.status, child.on_parent_failure)
+                if effect is ChildEffect.SETTLE:
+                    self._settle(child.id, parent)
+                elif effect is ChildEffect.CANCEL:
+                    self._change(cancelled_for(child, parent, status))
+                    if child.has_dependants:
+                        ended.append((child.id, JobStatus.CANCELLED))
+
+    def _rearm(self, parent_id: UUID) -> None:
+        """The children its failure cancelled (and theirs) wait again."""
+        parents = [parent_id]
+        while parents:
+            parent = parents.pop()
+            for child in self._known(self._children(parent, unsettled_only=False)):
+                if child.status is JobStatus.CANCELLED and child.cancelled_by_parent == parent:
+                    self._change(
+                        child, status=JobStatus.WAITING, cancelled_by_parent=None, last_error=None
+                    )
+                    if child.has_dependants:
+                        parents.append(child.id)
 
     def _held(self, job: Job) -> Job | None:
         """The stored job, if it is processing under ``job.lease_owner``'s lease."""

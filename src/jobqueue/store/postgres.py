@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -19,13 +19,21 @@ import asyncpg
 
 from jobqueue.domain.attempts import Attempt, attempt_from_record, attempt_record
 from jobqueue.domain.changes import Sweep, UpdatePlan
+from jobqueue.domain.flows import (
+    ChildEffect,
+    Edge,
+    arrivals,
+    effect_on_child,
+    parent_failure_reason,
+)
 from jobqueue.domain.jobs import (
+    CompletionRead,
     DeadLetter,
     Job,
     JobFilter,
     JobStatus,
     JSONValue,
-    Progress,
+    OnParentFailure,
     ProgressReport,
     completed,
     utcnow,
@@ -71,6 +79,10 @@ _REPORT_FIELDS = ("job_id", "owner", "percent", "message")
 """SET_PROGRESS's unnest columns, in order."""
 
 
+Completed = tuple[datetime, CompletionRead]
+"""When a job was completed, and what its completion read back."""
+
+
 class _Completion(NamedTuple):
     """One success to record: the columns of COMPLETE_MANY's unnest, in order."""
 
@@ -108,7 +120,7 @@ class PostgresJobStore:
         self._inserts: GroupCommit[Job, UUID, Job] = GroupCommit(
             self._insert_shared, key=lambda job: job.id, max_batch=_MAX_BATCH
         )
-        self._completions: GroupCommit[_Completion, UUID, tuple[datetime, Progress]] = GroupCommit(
+        self._completions: GroupCommit[_Completion, UUID, Completed] = GroupCommit(
             self._complete_many, key=lambda done: done.job_id, max_batch=_MAX_BATCH
         )
         self._starts: GroupCommit[_Start, UUID, Job] = GroupCommit(
@@ -163,10 +175,15 @@ class PostgresJobStore:
         return {JobStatus(status): count for status, count in rows}
 
     async def apply(self, job_id: UUID, plan: UpdatePlan) -> Job | None:
+        now = utcnow()
         values = (plan.status.value, plan.attempts, plan.next_run_at)
-        return await self._one(
-            sql.APPLY_PLAN, job_id, *values, plan.expected_status.value, utcnow()
-        )
+        async with self._connection() as conn, conn.transaction():
+            args = (job_id, *values, plan.expected_status.value, now)
+            row = await conn.fetchrow(sql.APPLY_PLAN, *args, timeout=self.timeout_s)
+            changed = None if row is None else decode_job(row)
+            if changed is not None and changed.has_dependants:
+                await self._pass_on_change(conn, changed, plan, now)
+        return changed
 
     async def oldest_due_pending(self, now: datetime) -> datetime | None:
         rows = await self._fetch(sql.OLDEST_DUE_PENDING, now)
@@ -180,7 +197,12 @@ class PostgresJobStore:
         return await self._all(sql.APPLY_PLAN_TO_SWEEP, *values, *selection, *cursor)
 
     async def delete(self, job_id: UUID) -> Job | None:
-        return await self._one(sql.DELETE_JOB, job_id)
+        async with self._connection() as conn, conn.transaction():
+            row = await conn.fetchrow(sql.GET_JOB_FOR_UPDATE, job_id, timeout=self.timeout_s)
+            if row is not None and decode_job(row).has_dependants:
+                await self._pass_on_failure(conn, job_id, None, utcnow())
+            row = await conn.fetchrow(sql.DELETE_JOB, job_id, timeout=self.timeout_s)
+        return None if row is None else decode_job(row)
 
     async def claim(
         self, owner: str, limit: int, lease_until: datetime, types: Sequence[str] | None = None
@@ -243,18 +265,37 @@ class PostgresJobStore:
         done = await self._completions.submit(held)
         return None if done is None else completed(job, result, *done)
 
-    async def _complete_many(
-        self, held: Sequence[_Completion]
-    ) -> dict[UUID, tuple[datetime, Progress]]:
-        """One statement for every job whose worker still holds its lease, history included.
+    async def _complete_many(self, held: Sequence[_Completion]) -> dict[UUID, Completed]:
+        """One statement for every job whose worker still holds its lease, history included;
+        it reads back only what the worker's copy lacks (decoding the whole row cost a fifth
+        of a completion's CPU).
 
-        It reads back only the progress columns: the rest of the row is the worker's copy,
-        and decoding the payload cost a fifth of a completion's CPU.
+        Parents are left out of it and completed after it with their fan-in step, in a
+        transaction of their own: the jobs it did not complete are those (or ones whose lease
+        was lost, which that transaction then does not complete either).
         """
+        # Rows locked in id order (as PostgreSQL orders uuids): no deadlock with a fan-in.
+        ordered = sorted(held, key=lambda completion: completion.job_id.int)
+        columns = list(zip(*ordered, strict=True))
+        now = utcnow()
+        rows = await self._fetch(sql.COMPLETE_MANY, *columns, now, False)
+        done = _completions(rows, now)
+        rest = [completion for completion in ordered if completion.job_id not in done]
+        if rest:
+            done.update(await self._complete_parents(rest))
+        return done
+
+    async def _complete_parents(self, held: Sequence[_Completion]) -> dict[UUID, Completed]:
+        """Complete parents and release their children whose last parent they were."""
         columns = list(zip(*held, strict=True))
         now = utcnow()
-        rows = await self._fetch(sql.COMPLETE_MANY, *columns, now)
-        return {UUID(bytes=row[0].bytes): (now, (row[1], row[2])) for row in rows}
+        async with self._connection() as conn, conn.transaction():
+            rows = await conn.fetch(sql.COMPLETE_MANY, *columns, now, True, timeout=self.timeout_s)
+            done = _completions(rows, now)
+            parents = [job_id for job_id, (_at, read) in done.items() if read.has_dependants]
+            if parents:
+                await conn.fetch(sql.RELEASE_CHILDREN, parents, now, timeout=self.timeout_s)
+        return done
 
     async def schedule_retry(
         self, job: Job, run_at: datetime, error: str, attempt: Attempt
@@ -264,7 +305,15 @@ class PostgresJobStore:
     async def fail(
         self, job: Job, reason: str, attempt: Attempt, *, queue_pending: bool = False
     ) -> tuple[Job, DeadLetter] | None:
-        failed = await self._one(sql.FAIL, *_ended(job, attempt), reason, queue_pending)
+        ended = _ended(job, attempt)
+        failed = await self._one(sql.FAIL, *ended, reason, queue_pending, False)
+        if failed is None:  # a parent (or a lost lease): fail it with its children
+            async with self._connection() as conn, conn.transaction():
+                args = (*ended, reason, queue_pending, True)
+                row = await conn.fetchrow(sql.FAIL, *args, timeout=self.timeout_s)
+                failed = None if row is None else decode_job(row)
+                if failed is not None and failed.has_dependants:
+                    await self._pass_on_failure(conn, failed.id, JobStatus.FAILED, ended[2])
         if failed is None:
             return None
         entry = DeadLetter.of_failed(failed, reason)
@@ -313,6 +362,96 @@ class PostgresJobStore:
 
     async def dead_letter_queued(self, entry: DeadLetter) -> None:
         await self._execute(sql.DEAD_LETTER_QUEUED, entry.job_id, entry.failed_at)
+
+    async def insert_with_parents(
+        self, new_jobs: Sequence[Job], parents_of: Mapping[UUID, Sequence[UUID]]
+    ) -> list[Job]:
+        named = {parent for parents in parents_of.values() for parent in parents}
+        outside = sorted(named - {job.id for job in new_jobs})
+        async with self._connection() as conn, conn.transaction():
+            existing: dict[UUID, JobStatus] = {}
+            if outside:
+                rows = await conn.fetch(sql.MARK_PARENTS, outside, timeout=self.timeout_s)
+                existing = {UUID(bytes=row[0].bytes): JobStatus(row[1]) for row in rows}
+            ready, edges = arrivals(new_jobs, parents_of, existing)
+            columns = list(zip(*(encode_job(job) for job in ready), strict=True))
+            try:
+                await conn.execute(sql.INSERT_JOBS, *columns, timeout=self.timeout_s)
+            except asyncpg.UniqueViolationError as exc:
+                raise DuplicateIdempotencyKeyError(str(exc)) from exc
+            edge_columns = [[e.child_id for e in edges], [e.parent_id for e in edges]]
+            settled = [edge.settled for edge in edges]
+            await conn.execute(sql.INSERT_EDGES, *edge_columns, settled, timeout=self.timeout_s)
+        return ready
+
+    async def due_children(self, parent_id: UUID) -> list[Job]:
+        return await self._all(sql.DUE_CHILDREN, parent_id)
+
+    async def parent_results(self, child_id: UUID) -> dict[UUID, JSONValue]:
+        rows = await self._fetch(sql.PARENT_RESULTS, child_id)
+        return {
+            UUID(bytes=parent.bytes): json.loads(result)
+            if status == "completed" and result
+            else None
+            for parent, status, result in rows
+        }
+
+    async def flow(self, flow_id: UUID) -> tuple[list[Job], list[Edge]]:
+        members = await self._all(sql.FLOW_MEMBERS, flow_id)
+        rows = await self._fetch(sql.FLOW_EDGES, flow_id) if members else []
+        return members, [
+            Edge(UUID(bytes=child.bytes), UUID(bytes=parent.bytes), settled)
+            for child, parent, settled in rows
+        ]
+
+    async def cancel_flow(self, flow_id: UUID) -> list[Job]:
+        now = utcnow()
+        async with self._connection() as conn, conn.transaction():
+            rows = await conn.fetch(sql.CANCEL_FLOW, flow_id, now, timeout=self.timeout_s)
+            cancelled = [decode_job(row) for row in rows]
+            for job in cancelled:
+                if job.has_dependants:
+                    await self._pass_on_failure(conn, job.id, JobStatus.CANCELLED, now)
+        return cancelled
+
+    async def _pass_on_change(
+        self, conn: asyncpg.Connection, parent: Job, plan: UpdatePlan, now: datetime
+    ) -> None:
+        """A client's change to a parent: a cancel passes on as a failure; a retry (failed
+        to pending) re-arms the children its failure cancelled."""
+        if parent.status is JobStatus.CANCELLED:
+            await self._pass_on_failure(conn, parent.id, JobStatus.CANCELLED, now)
+        elif plan.expected_status is JobStatus.FAILED and parent.status is JobStatus.PENDING:
+            await self._rearm(conn, parent.id, now)
+
+    async def _pass_on_failure(
+        self, conn: asyncpg.Connection, parent_id: UUID, how: JobStatus | None, now: datetime
+    ) -> None:
+        """``parent_id`` failed for good, was cancelled or (``how`` None) is being deleted:
+        its waiting children are cancelled naming it, and theirs after them; children that
+        continue count it as finished."""
+        ended: list[tuple[UUID, JobStatus | None]] = [(parent_id, how)]
+        while ended:
+            parent, status = ended.pop()
+            reason = parent_failure_reason(parent, status)
+            rows = await conn.fetch(sql.UNSETTLED_CHILDREN, parent, timeout=self.timeout_s)
+            for child in map(decode_job, rows):
+                effect = effect_on_child(child.status, child.on_parent_failure)
+                if effect is ChildEffect.SETTLE:
+                    args = (parent, now, child.id)
+                    await conn.fetch(sql.RELEASE_CHILD, *args, timeout=self.timeout_s)
+                elif effect is ChildEffect.CANCEL:
+                    args4 = (child.id, parent, reason, now)
+                    await conn.execute(sql.CANCEL_FOR_PARENT, *args4, timeout=self.timeout_s)
+                    if child.has_dependants:
+                        ended.append((child.id, JobStatus.CANCELLED))
+
+    async def _rearm(self, conn: asyncpg.Connection, parent_id: UUID, now: datetime) -> None:
+        """The children (and theirs) that ``parent_id``'s failure cancelled wait again."""
+        parents = [parent_id]
+        while parents:
+            rows = await conn.fetch(sql.REARM_CHILDREN, parents.pop(), now, timeout=self.timeout_s)
+            parents.extend(UUID(bytes=row[0].bytes) for row in rows if row[1])
 
     def listen(self, on_notify: Callable[[], None]) -> AbstractAsyncContextManager[None]:
         """Call ``on_notify`` whenever any process makes a job pending."""
@@ -447,7 +586,23 @@ def encode_job(job: Job) -> tuple[Any, ...]:
         job.created_at,
         job.updated_at,
         job.request_fingerprint,
+        job.pending_parents,
+        job.has_dependants,
+        job.flow_id,
+        job.on_parent_failure.value,
+        job.cancelled_by_parent,
     )
+
+
+def _uuid(value: Any) -> UUID | None:
+    """asyncpg's UUID (a subclass of its own) as the standard library's."""
+    return None if value is None else UUID(bytes=value.bytes)
+
+
+_STATUSES = {status.value: status for status in JobStatus}
+_PARENT_FAILURE_RULES = {rule.value: rule for rule in OnParentFailure}
+"""The enums by their text: a look-up costs a twentieth of the enum's own call (every
+completion decodes its row, so this pays for the workflow columns)."""
 
 
 def decode_job(row: Record) -> Job:
@@ -456,7 +611,7 @@ def decode_job(row: Record) -> Job:
         id=UUID(bytes=row[0].bytes),
         type=row[1],
         payload=json.loads(row[2]),
-        status=JobStatus(row[3]),
+        status=_STATUSES[row[3]],
         attempts=row[4],
         max_attempts=row[5],
         priority=row[6],
@@ -468,11 +623,21 @@ def decode_job(row: Record) -> Job:
         created_at=row[12],
         updated_at=row[13],
         request_fingerprint=row[14],
-        result=None if row[15] is None else json.loads(row[15]),
-        progress=row[16],
-        progress_message=row[17],
+        pending_parents=row[15],
+        has_dependants=row[16],
+        flow_id=_uuid(row[17]),
+        on_parent_failure=_PARENT_FAILURE_RULES[row[18]],
+        cancelled_by_parent=_uuid(row[19]),
+        result=None if row[20] is None else json.loads(row[20]),
+        progress=row[21],
+        progress_message=row[22],
     )
 
 
 def _decode_dead_letter(row: Record) -> DeadLetter:
     return DeadLetter(UUID(bytes=row[0].bytes), row[1], json.loads(row[2]), row[3], row[4], row[5])
+
+
+def _completions(rows: Sequence[asyncpg.Record], at: datetime) -> dict[UUID, Completed]:
+    """COMPLETE_MANY's rows by job id."""
+    return {UUID(bytes=row[0].bytes): (at, CompletionRead(row[1], row[2], row[3])) for row in rows}

@@ -19,7 +19,8 @@ OUTBOX_IDS_PER_NOTIFY = 200
 
 INSERT_COLUMNS = (
     "id, type, payload, status, attempts, max_attempts, priority, next_run_at, last_error, "
-    "idempotency_key, lease_owner, lease_expires_at, created_at, updated_at, request_fingerprint"
+    "idempotency_key, lease_owner, lease_expires_at, created_at, updated_at, request_fingerprint, "
+    "pending_parents, has_dependants, flow_id, on_parent_failure, cancelled_by_parent"
 )
 """The columns a new job is written with, in the store's encoder's order."""
 
@@ -37,10 +38,12 @@ WITH inserted AS (
     INSERT INTO jobs ({INSERT_COLUMNS})
     SELECT id, type, payload::jsonb, status, attempts, max_attempts, priority, next_run_at,
            last_error, idempotency_key, lease_owner, lease_expires_at, created_at, updated_at,
-           request_fingerprint
+           request_fingerprint, pending_parents, has_dependants, flow_id, on_parent_failure,
+           cancelled_by_parent
     FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[],
                 $7::int[], $8::timestamptz[], $9::text[], $10::text[], $11::text[],
-                $12::timestamptz[], $13::timestamptz[], $14::timestamptz[], $15::text[])
+                $12::timestamptz[], $13::timestamptz[], $14::timestamptz[], $15::text[],
+                $16::int[], $17::bool[], $18::uuid[], $19::text[], $20::uuid[])
          AS new({INSERT_COLUMNS})
     RETURNING 1
 )
@@ -183,8 +186,11 @@ UPDATE jobs SET status = 'completed', result = done.result::jsonb,
     updated_at = $5
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS done(id, owner, result, attempt)
 WHERE jobs.id = done.id AND jobs.lease_owner = done.owner AND jobs.status = 'processing'
-RETURNING jobs.id, jobs.progress, jobs.progress_message
+  AND ($6 OR NOT jobs.has_dependants)
+RETURNING jobs.id, jobs.progress, jobs.progress_message, jobs.has_dependants
 """
+"""$6 false: parents are left alone (the one condition ordinary jobs pay, on their own row);
+the store completes them in a transaction of their own, with the fan-in step."""
 
 # The outcomes below apply only while the worker still holds the lease it took; $4 is the
 # ended attempt for the job's history.
@@ -201,7 +207,7 @@ FAIL = f"""
 WITH failed AS (
     UPDATE jobs SET status = 'failed', last_error = $5, attempt_log = {_LOG.format("$4")},
         lease_owner = NULL, lease_expires_at = NULL, updated_at = $3
-    WHERE {_HELD}
+    WHERE {_HELD} AND ($7 OR NOT has_dependants)
     RETURNING {JOB_COLUMNS}
 ), dead AS (
     INSERT INTO dead_letters (job_id, type, payload, reason, attempts, failed_at, queue_pending)
@@ -284,3 +290,115 @@ SELECT job_id, type, payload, reason, attempts, failed_at FROM dead_letters
 ORDER BY failed_at DESC, id DESC
 LIMIT $1 OFFSET $2
 """
+
+# Workflows. A parent's outcome is passed on only by jobs marked has_dependants, in the
+# transaction that records it; every statement finds the edges by ix_job_dependencies_parent_id.
+# Rows are locked in id order, so that two transactions never wait for each other in a circle.
+
+MARK_PARENTS = """
+UPDATE jobs SET has_dependants = true
+WHERE id IN (SELECT id FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE)
+RETURNING id, status
+"""
+"""Existing parents of new jobs, marked under a row lock: a parent's outcome recorded
+meanwhile waits for this transaction, then sees the mark (and, in its next statement, the
+new edges); one recorded before shows in the status returned."""
+
+INSERT_EDGES = """
+INSERT INTO job_dependencies (child_id, parent_id, settled)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bool[])
+"""
+
+_RELEASED = """pending_parents = jobs.pending_parents - counted.done,
+        status = CASE WHEN jobs.status = 'waiting' AND jobs.pending_parents = counted.done
+                      THEN 'pending' ELSE jobs.status END,
+        updated_at = $2"""
+
+_RELEASE_AND_WAKE = f"""
+counted AS (
+    SELECT child_id, count(*)::int AS done FROM settled GROUP BY child_id
+), locked AS (
+    SELECT jobs.id, counted.done FROM jobs JOIN counted ON jobs.id = counted.child_id
+    ORDER BY jobs.id
+    FOR UPDATE OF jobs
+), released AS (
+    UPDATE jobs SET {_RELEASED.replace("counted.", "locked.")}
+    FROM locked WHERE jobs.id = locked.id
+    RETURNING jobs.status
+), woken AS (
+    SELECT pg_notify('{CHANNEL}', '')
+    FROM (SELECT 1 FROM released WHERE status = 'pending' LIMIT 1) AS due
+)
+SELECT count(*) FROM released, (SELECT count(*) FROM woken) AS notified
+WHERE released.status = 'pending'
+"""
+
+RELEASE_CHILDREN = f"""
+WITH settled AS (
+    UPDATE job_dependencies SET settled = true
+    WHERE parent_id = ANY($1) AND NOT settled
+    RETURNING child_id
+), {_RELEASE_AND_WAKE}"""
+"""The fan-in step of completed parents: their edges settled and one off each child's count,
+children at 0 pending; one statement per group commit, however many children."""
+
+RELEASE_CHILD = f"""
+WITH settled AS (
+    UPDATE job_dependencies SET settled = true
+    WHERE child_id = $3 AND parent_id = $1 AND NOT settled
+    RETURNING child_id
+), {_RELEASE_AND_WAKE}"""
+"""A failed parent counted as finished by a child that continues."""
+
+UNSETTLED_CHILDREN = f"""
+SELECT {JOB_COLUMNS} FROM jobs
+WHERE id IN (SELECT child_id FROM job_dependencies WHERE parent_id = $1 AND NOT settled)
+ORDER BY id
+FOR UPDATE
+"""
+
+CANCEL_FOR_PARENT = """
+UPDATE jobs SET status = 'cancelled', cancelled_by_parent = $2, last_error = $3, updated_at = $4
+WHERE id = $1 AND status = 'waiting'
+"""
+
+REARM_CHILDREN = """
+UPDATE jobs SET status = 'waiting', cancelled_by_parent = NULL, last_error = NULL, updated_at = $2
+WHERE id IN (SELECT child_id FROM job_dependencies WHERE parent_id = $1)
+  AND status = 'cancelled' AND cancelled_by_parent = $1
+RETURNING id, has_dependants
+"""
+"""A retried parent's children that its failure cancelled wait for it again."""
+
+GET_JOB_FOR_UPDATE = f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1 FOR UPDATE"
+
+DUE_CHILDREN = f"""
+SELECT {JOB_COLUMNS} FROM jobs
+WHERE id IN (SELECT child_id FROM job_dependencies WHERE parent_id = $1) AND status = 'pending'
+"""
+
+PARENT_RESULTS = """
+SELECT parent.id, parent.status, parent.result::text
+FROM job_dependencies AS edge JOIN jobs AS parent ON parent.id = edge.parent_id
+WHERE edge.child_id = $1
+"""
+
+FLOW_MEMBERS = f"SELECT {JOB_COLUMNS} FROM jobs WHERE flow_id = $1 ORDER BY created_at, id"
+
+FLOW_EDGES = """
+SELECT edge.child_id, edge.parent_id, edge.settled
+FROM jobs JOIN job_dependencies AS edge ON edge.child_id = jobs.id
+WHERE jobs.flow_id = $1
+"""
+
+CANCEL_FLOW = f"""
+UPDATE jobs SET status = 'cancelled', next_run_at = NULL, updated_at = $2
+WHERE id IN (
+    SELECT id FROM jobs
+    WHERE flow_id = $1 AND status IN ('waiting', 'pending', 'processing')
+    ORDER BY id
+    FOR UPDATE
+)
+RETURNING {JOB_COLUMNS}
+"""
+"""Every unfinished member; a running one keeps its lease until its worker stops it."""

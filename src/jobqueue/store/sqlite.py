@@ -13,7 +13,7 @@ import contextlib
 import json
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Collection, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,12 +23,21 @@ import structlog
 
 from jobqueue.domain.attempts import Attempt, attempt_from_record, attempt_record
 from jobqueue.domain.changes import Sweep, UpdatePlan
+from jobqueue.domain.flows import (
+    ChildEffect,
+    Edge,
+    arrivals,
+    effect_on_child,
+    parent_failure_reason,
+)
 from jobqueue.domain.jobs import (
+    CompletionRead,
     DeadLetter,
     Job,
     JobFilter,
     JobStatus,
     JSONValue,
+    OnParentFailure,
     ProgressReport,
     completed,
     utcnow,
@@ -102,15 +111,21 @@ class SqliteJobStore:
         return {JobStatus(status): count for status, count in rows}
 
     async def apply(self, job_id: UUID, plan: UpdatePlan) -> Job | None:
+        now = _time(utcnow())
         params = {
             "id": job_id.hex,
             "status": plan.status.value,
             "attempts": plan.attempts,
             "next_run_at": _time(plan.next_run_at),
             "expected_status": plan.expected_status.value,
-            "now": _time(utcnow()),
+            "now": now,
         }
-        return self._one(sql.APPLY_PLAN, params)
+        with self._transaction() as conn:
+            row = conn.execute(sql.APPLY_PLAN, params).fetchone()
+            changed = None if row is None else decode_job(row)
+            if changed is not None and changed.has_dependants:
+                _pass_on_change(conn, changed, plan, now)
+        return changed
 
     async def oldest_due_pending(self, now: datetime) -> datetime | None:
         [(value,)] = self._rows(sql.OLDEST_DUE_PENDING, {"now": _time(now)})
@@ -132,7 +147,12 @@ class SqliteJobStore:
         return self._all(sql.APPLY_PLAN_TO_SWEEP, params)
 
     async def delete(self, job_id: UUID) -> Job | None:
-        return self._one(sql.DELETE_JOB, (job_id.hex,))
+        with self._transaction() as conn:
+            row = conn.execute(sql.GET_JOB, (job_id.hex,)).fetchone()
+            if row is not None and decode_job(row).has_dependants:
+                _pass_on_failure(conn, job_id, None, _time(utcnow()))
+            row = conn.execute(sql.DELETE_JOB, (job_id.hex,)).fetchone()
+        return None if row is None else decode_job(row)
 
     async def claim(
         self, owner: str, limit: int, lease_until: datetime, types: Sequence[str] | None = None
@@ -197,8 +217,8 @@ class SqliteJobStore:
         now = utcnow()
         encoded = None if result is None else _json(result)
         params = {**_ended(job, attempt), "now": _time(now), "result": encoded}
-        row = await self._writes.submit(lambda conn: conn.execute(sql.COMPLETE, params).fetchone())
-        return None if row is None else completed(job, result, now, (row[0], row[1]))
+        row = await self._writes.submit(lambda conn: _completed(conn, params))
+        return None if row is None else completed(job, result, now, CompletionRead(*row[1:]))
 
     async def schedule_retry(
         self, job: Job, run_at: datetime, error: str, attempt: Attempt
@@ -216,6 +236,8 @@ class SqliteJobStore:
             failed = decode_job(row)
             entry = DeadLetter.of_failed(failed, reason)
             conn.execute(sql.INSERT_DEAD_LETTER, (*_encode_dead_letter(entry), queue_pending))
+            if failed.has_dependants:
+                _pass_on_failure(conn, failed.id, JobStatus.FAILED, _time(failed.updated_at))
         return failed, entry
 
     async def cancelled_among(self, job_ids: Sequence[UUID]) -> set[UUID]:
@@ -270,6 +292,47 @@ class SqliteJobStore:
     async def dead_letter_queued(self, entry: DeadLetter) -> None:
         with self._transaction() as conn:
             conn.execute(sql.DEAD_LETTER_QUEUED, (entry.job_id.hex, _time(entry.failed_at)))
+
+    async def insert_with_parents(
+        self, new_jobs: Sequence[Job], parents_of: Mapping[UUID, Sequence[UUID]]
+    ) -> list[Job]:
+        named = {parent for parents in parents_of.values() for parent in parents}
+        outside = sorted(named - {job.id for job in new_jobs})
+        with self._transaction() as conn:
+            existing: dict[UUID, JobStatus] = {}
+            if outside:
+                ids = json.dumps([parent.hex for parent in outside])
+                rows = conn.execute(sql.MARK_PARENTS, {"ids": ids}).fetchall()
+                existing = {UUID(hex=row[0]): JobStatus(row[1]) for row in rows}
+            ready, edges = arrivals(new_jobs, parents_of, existing)
+            conn.executemany(sql.INSERT_JOB, [encode_job(job) for job in ready])
+            conn.executemany(sql.INSERT_EDGE, [_encode_edge(edge) for edge in edges])
+        return ready
+
+    async def due_children(self, parent_id: UUID) -> list[Job]:
+        return self._all(sql.DUE_CHILDREN, (parent_id.hex,))
+
+    async def parent_results(self, child_id: UUID) -> dict[UUID, JSONValue]:
+        rows = self._rows(sql.PARENT_RESULTS, (child_id.hex,))
+        return {
+            UUID(hex=parent): _json_value(result) if status == "completed" else None
+            for parent, status, result in rows
+        }
+
+    async def flow(self, flow_id: UUID) -> tuple[list[Job], list[Edge]]:
+        members = self._all(sql.FLOW_MEMBERS, (flow_id.hex,))
+        rows = self._rows(sql.FLOW_EDGES, (flow_id.hex,)) if members else []
+        return members, [Edge(UUID(hex=c), UUID(hex=p), bool(done)) for c, p, done in rows]
+
+    async def cancel_flow(self, flow_id: UUID) -> list[Job]:
+        now = _time(utcnow())
+        with self._transaction() as conn:
+            rows = conn.execute(sql.CANCEL_FLOW, {"flow": flow_id.hex, "now": now}).fetchall()
+            cancelled = [decode_job(row) for row in rows]
+            for job in cancelled:
+                if job.has_dependants:
+                    _pass_on_failure(conn, job.id, JobStatus.CANCELLED, now)
+        return cancelled
 
     def listen(self, on_notify: Callable[[], None]) -> AbstractAsyncContextManager[None]:
         """Call ``on_notify`` when another connection commits: an API or worker in another
@@ -396,6 +459,65 @@ def _translated() -> Iterator[None]:
         raise StoreUnavailableError(f"SQLite: {exc}") from exc
 
 
+def _completed(conn: sqlite3.Connection, params: dict[str, Any]) -> Row | None:
+    """Record a success; a parent's (``has_dependants``) also releases its children, in the
+    same transaction: the one extra statement pair only parents pay."""
+    row: Row | None = conn.execute(sql.COMPLETE, params).fetchone()
+    if row is not None and row[3]:  # has_dependants
+        edges = {"parent": row[0], "now": params["now"]}
+        conn.execute(sql.RELEASE_CHILDREN, edges)
+        conn.execute(sql.SETTLE_EDGES, edges)
+    return row
+
+
+def _pass_on_change(
+    conn: sqlite3.Connection, parent: Job, plan: UpdatePlan, now: str | None
+) -> None:
+    """A client's change to a parent: a cancel passes on as a failure; a retry (failed to
+    pending) re-arms the children its failure cancelled."""
+    if parent.status is JobStatus.CANCELLED:
+        _pass_on_failure(conn, parent.id, JobStatus.CANCELLED, now)
+    elif plan.expected_status is JobStatus.FAILED and parent.status is JobStatus.PENDING:
+        _rearm(conn, parent.id, now)
+
+
+def _pass_on_failure(
+    conn: sqlite3.Connection, parent_id: UUID, how: JobStatus | None, now: str | None
+) -> None:
+    """``parent_id`` failed for good, was cancelled or (``how`` None) is being deleted: its
+    waiting children are cancelled naming it, and theirs after them; children that continue
+    count it as finished."""
+    ended: list[tuple[UUID, JobStatus | None]] = [(parent_id, how)]
+    while ended:
+        parent, status = ended.pop()
+        reason = parent_failure_reason(parent, status)
+        for row in conn.execute(sql.UNSETTLED_CHILDREN, {"parent": parent.hex}).fetchall():
+            child = decode_job(row)
+            edge = {"child": child.id.hex, "parent": parent.hex, "now": now}
+            effect = effect_on_child(child.status, child.on_parent_failure)
+            if effect is ChildEffect.SETTLE:
+                conn.execute(sql.RELEASE_CHILD, edge)
+                conn.execute(sql.SETTLE_EDGE, edge)
+            elif effect is ChildEffect.CANCEL:
+                conn.execute(sql.CANCEL_FOR_PARENT, {**edge, "reason": reason})
+                if child.has_dependants:
+                    ended.append((child.id, JobStatus.CANCELLED))
+
+
+def _rearm(conn: sqlite3.Connection, parent_id: UUID, now: str | None) -> None:
+    """The children (and their children) that ``parent_id``'s failure cancelled wait again."""
+    parents = [parent_id]
+    while parents:
+        params = {"parent": parents.pop().hex, "now": now}
+        for child, has_dependants in conn.execute(sql.REARM_CHILDREN, params).fetchall():
+            if has_dependants:
+                parents.append(UUID(hex=child))
+
+
+def _encode_edge(edge: Edge) -> Row:
+    return (edge.child_id.hex, edge.parent_id.hex, edge.settled)
+
+
 def _ended(job: Job, attempt: Attempt) -> dict[str, Any]:
     """The parameters every outcome shares: the held job, and its attempt for the history."""
     return {**_held(job), "attempt": _json(attempt_record(attempt))}
@@ -461,7 +583,18 @@ def encode_job(job: Job) -> Row:
         _time(job.created_at),
         _time(job.updated_at),
         job.request_fingerprint,
+        job.pending_parents,
+        job.has_dependants,
+        None if job.flow_id is None else job.flow_id.hex,
+        job.on_parent_failure.value,
+        None if job.cancelled_by_parent is None else job.cancelled_by_parent.hex,
     )
+
+
+_STATUSES = {status.value: status for status in JobStatus}
+_PARENT_FAILURE_RULES = {rule.value: rule for rule in OnParentFailure}
+"""The enums by their text: a look-up costs a twentieth of the enum's own call (every
+completion decodes its row, so this pays for the workflow columns)."""
 
 
 def decode_job(row: Row) -> Job:
@@ -470,7 +603,7 @@ def decode_job(row: Row) -> Job:
         id=UUID(hex=row[0]),
         type=row[1],
         payload=json.loads(row[2]),
-        status=JobStatus(row[3]),
+        status=_STATUSES[row[3]],
         attempts=row[4],
         max_attempts=row[5],
         priority=row[6],
@@ -482,10 +615,23 @@ def decode_job(row: Row) -> Job:
         created_at=datetime.fromisoformat(row[12]).replace(tzinfo=UTC),
         updated_at=datetime.fromisoformat(row[13]).replace(tzinfo=UTC),
         request_fingerprint=row[14],
-        result=None if row[15] is None else json.loads(row[15]),
-        progress=row[16],
-        progress_message=row[17],
+        pending_parents=row[15],
+        has_dependants=bool(row[16]),
+        flow_id=None if row[17] is None else UUID(hex=row[17]),
+        on_parent_failure=_PARENT_FAILURE_RULES[row[18]],
+        cancelled_by_parent=None if row[19] is None else UUID(hex=row[19]),
+        result=_json_value(row[20]),
+        progress=row[21],
+        progress_message=row[22],
     )
+
+
+def _json_value(stored: Any) -> JSONValue:
+    """A JSON column's value. The column's declared type (JSON) has numeric affinity in
+    SQLite, so a result that is a JSON number comes back as a number, not as its text."""
+    if stored is None or not isinstance(stored, str):
+        return stored
+    return json.loads(stored)
 
 
 def _encode_dead_letter(entry: DeadLetter) -> Row:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 INSERT_COLUMNS = (
     "id, type, payload, status, attempts, max_attempts, priority, next_run_at, last_error, "
-    "idempotency_key, lease_owner, lease_expires_at, created_at, updated_at, request_fingerprint"
+    "idempotency_key, lease_owner, lease_expires_at, created_at, updated_at, request_fingerprint, "
+    "pending_parents, has_dependants, flow_id, on_parent_failure, cancelled_by_parent"
 )
 """The columns a new job is written with, in ``encode_job``'s order."""
 
@@ -34,7 +35,7 @@ CHECKPOINT_AND_RESTART = "PRAGMA wal_checkpoint(TRUNCATE)"
 
 INSERT_JOB = f"""
 INSERT INTO jobs ({INSERT_COLUMNS})
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 GET_JOB = f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?"
@@ -162,7 +163,7 @@ COMPLETE = f"""
 UPDATE jobs SET status = 'completed', result = :result, {_LOGGED}, lease_owner = NULL,
     lease_expires_at = NULL, updated_at = :now
 WHERE {_HELD}
-RETURNING progress, progress_message
+RETURNING id, progress, progress_message, has_dependants
 """
 
 SCHEDULE_RETRY = f"""
@@ -240,3 +241,84 @@ SELECT job_id, type, payload, reason, attempts, failed_at FROM dead_letters
 ORDER BY failed_at DESC, id DESC
 LIMIT ? OFFSET ?
 """
+
+# Workflows. A parent's outcome is passed on only by jobs marked has_dependants, in the
+# transaction that records it; every statement finds the edges by ix_job_dependencies_parent_id.
+
+INSERT_EDGE = "INSERT INTO job_dependencies (child_id, parent_id, settled) VALUES (?, ?, ?)"
+
+MARK_PARENTS = """
+UPDATE jobs SET has_dependants = 1
+WHERE id IN (SELECT value FROM json_each(:ids))
+RETURNING id, status
+"""
+"""Existing parents of new jobs, marked so that their outcome is passed on; their state
+decides the new jobs' (the transaction is the file's only writer)."""
+
+_UNSETTLED_CHILDREN = (
+    "SELECT child_id FROM job_dependencies WHERE parent_id = :parent AND NOT settled"
+)
+
+_RELEASED = """pending_parents = pending_parents - 1,
+    status = CASE WHEN status = 'waiting' AND pending_parents = 1 THEN 'pending' ELSE status END,
+    updated_at = :now"""
+"""One more parent finished: the child is pending once none is left (SET reads old values)."""
+
+RELEASE_CHILDREN = f"UPDATE jobs SET {_RELEASED} WHERE id IN ({_UNSETTLED_CHILDREN})"
+"""The fan-in step of a completed parent: one indexed UPDATE, however many children."""
+
+SETTLE_EDGES = "UPDATE job_dependencies SET settled = 1 WHERE parent_id = :parent AND NOT settled"
+
+RELEASE_CHILD = f"""
+UPDATE jobs SET {_RELEASED}
+WHERE id = :child AND EXISTS (
+    SELECT 1 FROM job_dependencies WHERE child_id = :child AND parent_id = :parent AND NOT settled
+)
+"""
+
+SETTLE_EDGE = """
+UPDATE job_dependencies SET settled = 1 WHERE child_id = :child AND parent_id = :parent
+"""
+
+UNSETTLED_CHILDREN = f"SELECT {JOB_COLUMNS} FROM jobs WHERE id IN ({_UNSETTLED_CHILDREN})"
+
+CANCEL_FOR_PARENT = """
+UPDATE jobs SET status = 'cancelled', cancelled_by_parent = :parent, last_error = :reason,
+    updated_at = :now
+WHERE id = :child AND status = 'waiting'
+"""
+
+REARM_CHILDREN = """
+UPDATE jobs SET status = 'waiting', cancelled_by_parent = NULL, last_error = NULL,
+    updated_at = :now
+WHERE id IN (SELECT child_id FROM job_dependencies WHERE parent_id = :parent)
+  AND status = 'cancelled' AND cancelled_by_parent = :parent
+RETURNING id, has_dependants
+"""
+"""A retried parent's children that its failure cancelled wait for it again."""
+
+DUE_CHILDREN = f"""
+SELECT {JOB_COLUMNS} FROM jobs
+WHERE id IN (SELECT child_id FROM job_dependencies WHERE parent_id = ?) AND status = 'pending'
+"""
+
+PARENT_RESULTS = """
+SELECT parent.id, parent.status, parent.result
+FROM job_dependencies AS edge JOIN jobs AS parent ON parent.id = edge.parent_id
+WHERE edge.child_id = ?
+"""
+
+FLOW_MEMBERS = f"SELECT {JOB_COLUMNS} FROM jobs WHERE flow_id = ? ORDER BY created_at, id"
+
+FLOW_EDGES = """
+SELECT edge.child_id, edge.parent_id, edge.settled
+FROM jobs JOIN job_dependencies AS edge ON edge.child_id = jobs.id
+WHERE jobs.flow_id = ?
+"""
+
+CANCEL_FLOW = f"""
+UPDATE jobs SET status = 'cancelled', next_run_at = NULL, updated_at = :now
+WHERE flow_id = :flow AND status IN ('waiting', 'pending', 'processing')
+RETURNING {JOB_COLUMNS}
+"""
+"""Every unfinished member; a running one keeps its lease until its worker stops it."""

@@ -54,6 +54,11 @@ jobs = sa.Table(
     sa.Column("attempt_log", JSONType, nullable=True),
     sa.Column("progress", sa.SmallInteger(), nullable=True),
     sa.Column("progress_message", sa.Text(), nullable=True),
+    sa.Column("pending_parents", sa.Integer(), nullable=True),
+    sa.Column("has_dependants", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("flow_id", sa.Uuid(), nullable=True),
+    sa.Column("on_parent_failure", sa.String(10), nullable=False, server_default="cancel"),
+    sa.Column("cancelled_by_parent", sa.Uuid(), nullable=True),
     sa.Index(
         "ix_jobs_claim",
         "priority",
@@ -66,7 +71,25 @@ jobs = sa.Table(
     sa.Index("ix_jobs_status_created_at", "status", "created_at"),
     sa.Index("ix_jobs_type_created_at", "type", "created_at"),
     sa.Index("ix_jobs_created_at", "created_at"),
+    sa.Index(
+        "ix_jobs_flow_id",
+        "flow_id",
+        postgresql_where=sa.text("flow_id IS NOT NULL"),
+        sqlite_where=sa.text("flow_id IS NOT NULL"),
+    ),
 )
+
+job_dependencies = sa.Table(
+    "job_dependencies",
+    metadata,
+    sa.Column("child_id", sa.Uuid(), sa.ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("parent_id", sa.Uuid(), sa.ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("settled", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.PrimaryKeyConstraint("child_id", "parent_id"),
+    sa.Index("ix_job_dependencies_parent_id", "parent_id"),
+)
+"""``child_id`` runs after ``parent_id`` completed; ``settled`` once the parent's outcome was
+counted in the child's ``pending_parents``. Found by parent for the fan-in step."""
 
 job_starts = sa.Table(
     "job_starts",

@@ -9,7 +9,7 @@ import inspect
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -31,6 +31,9 @@ from jobqueue.handlers.registry import (
 
 log = structlog.get_logger(__name__)
 
+ParentResults = Callable[[UUID], Awaitable[Mapping[UUID, JSONValue]]]
+"""Reads the results of the jobs a job waited for, by parent id."""
+
 CANCELLED = "CancelledError: the job was cancelled while this attempt ran"
 
 
@@ -42,10 +45,13 @@ class JobExecutor:
         registry: HandlerRegistry,
         settings: Settings,
         progress: Callable[[ProgressReport], None] | None = None,
+        parent_results: ParentResults | None = None,
     ) -> None:
-        """``progress`` takes handlers' progress reports, from any thread."""
+        """``progress`` takes handlers' progress reports, from any thread; ``parent_results``
+        reads what a job's parents returned (``ctx.parent_results``)."""
         self.registry = registry
         self.settings = settings
+        self.parent_results = parent_results
         self.max_result_bytes = settings.job_result_max_bytes
         self.progress = progress
         self._running: dict[UUID, tuple[JobContext, asyncio.Timeout]] = {}
@@ -72,10 +78,20 @@ class JobExecutor:
         registered = self.registry.get(job.type)
         if registered is None:
             return Failed(f"no handler for job type '{job.type}' in this worker", permanent=True)
-        ctx = JobContext(
-            job.id, job.type, job.attempts, job.max_attempts, self.settings, self._reporter(job)
-        )
         began = Began(utcnow(), time.perf_counter())
+        try:
+            parents = await self._parents_of(job)
+        except Exception as exc:
+            return self._failed(exc, began, permanent=False)  # the database: try again later
+        ctx = JobContext(
+            job.id,
+            job.type,
+            job.attempts,
+            job.max_attempts,
+            self.settings,
+            self._reporter(job),
+            parent_results=parents,
+        )
         log.info("job started")
         try:
             outcome = await self._run(job, registered, ctx, began)
@@ -107,6 +123,12 @@ class JobExecutor:
             return Failed(problem, started_at=began.at, duration_ms=began.ms())
         log.info("job succeeded", duration_ms=began.ms(), result=result)
         return Succeeded(result, started_at=began.at, duration_ms=began.ms())
+
+    async def _parents_of(self, job: Job) -> Mapping[UUID, JSONValue]:
+        """The parents' results of a job that waited for some; read only for those."""
+        if job.pending_parents is None or self.parent_results is None:
+            return {}
+        return await self.parent_results(job.id)
 
     def _reporter(self, job: Job) -> Callable[[int, str | None], None] | None:
         progress = self.progress

@@ -54,3 +54,10 @@ async def poison(payload: dict[str, Any], ctx: JobContext) -> None:
     """Note the attempt, then kill the worker process running it, every time."""
     note_attempt(payload, ctx)
     os._exit(1)
+
+
+@handler("noted")
+async def noted(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    """Note the attempt and return what the jobs it waited for returned."""
+    note_attempt(payload, ctx)
+    return {"parents": {str(job_id): result for job_id, result in ctx.parent_results.items()}}
