@@ -133,7 +133,8 @@ async def test_a_job_created_after_its_parent_failed_is_cancelled_at_once(
     assert child["lastError"] == f"cancelled: parent job {parent['id']} failed"
 
 
-async def test_retrying_a_failed_member_re_arms_its_dependants(service: Service) -> None:
+@pytest.mark.parametrize("how", ["retry", "retry-failed"])
+async def test_retrying_a_failed_member_re_arms_its_dependants(service: Service, how: str) -> None:
     jobs = [
         {"key": "parent", "type": "permanent-then-gated"},
         {"key": "child", "type": "fan-in", "dependsOn": ["parent"]},
@@ -142,7 +143,11 @@ async def test_retrying_a_failed_member_re_arms_its_dependants(service: Service)
     created = await create_flow(service, {"jobs": jobs})
     keys = {key: job["id"] for key, job in by_key(created).items()}
     await wait_for_flow(service, created["id"], "failed")
-    retried = await service.client.post(f"/api/jobs/{keys['parent']}/retry")
+    if how == "retry":
+        retried = await service.client.post(f"/api/jobs/{keys['parent']}/retry")
+    else:
+        retried = await service.client.post("/api/jobs/retry-failed", json={})
+        assert retried.json() == {"retried": 1}
     assert retried.status_code == 200, retried.text
     for key in ("child", "grandchild"):
         rearmed = (await service.client.get(f"/api/jobs/{keys[key]}")).json()

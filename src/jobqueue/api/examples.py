@@ -22,6 +22,9 @@ NEW_JOB: dict[str, Any] = {
     "result": None,
     "progress": None,
     "progressMessage": None,
+    "pendingParents": None,
+    "onParentFailure": "cancel",
+    "flowId": None,
 }
 """A job as created."""
 
@@ -77,7 +80,14 @@ ATTEMPTS: list[dict[str, Any]] = [
     },
 ]
 
-STATS = {"pending": 12, "processing": 5, "completed": 1840, "failed": 3, "cancelled": 1}
+STATS = {
+    "pending": 12,
+    "processing": 5,
+    "completed": 1840,
+    "failed": 3,
+    "cancelled": 1,
+    "waiting": 4,
+}
 
 SCHEDULES = [
     {
@@ -99,6 +109,42 @@ DEAD_LETTERS = [
     }
 ]
 
+FLOW_ID = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
+_CHARGE = {
+    **NEW_JOB,
+    "type": "charge-card",
+    "payload": {"order": 42},
+    "status": "completed",
+    "attempts": 1,
+    "result": {"charged": "42.00 EUR"},
+    "flowId": FLOW_ID,
+}
+_SHIP = {
+    **NEW_JOB,
+    "id": "16fd2706-8baf-433b-82eb-8c7fada847da",
+    "type": "ship-order",
+    "payload": {"order": 42},
+    "status": "pending",
+    "pendingParents": 0,
+    "flowId": FLOW_ID,
+}
+FLOW = {
+    "id": FLOW_ID,
+    "status": "active",
+    "counts": {
+        "pending": 1,
+        "processing": 0,
+        "completed": 1,
+        "failed": 0,
+        "cancelled": 0,
+        "waiting": 0,
+    },
+    "jobs": [
+        {**_CHARGE, "dependsOn": [], "key": "charge"},
+        {**_SHIP, "dependsOn": [JOB_ID], "key": "ship"},
+    ],
+}
+"""A two-step flow whose first step completed: its second is pending now."""
 RETRIED = {"retried": 3}
 
 
@@ -112,6 +158,7 @@ UNAUTHORIZED = error(
     401, "Unauthorized", "Missing or wrong API key: send 'Authorization: Bearer <key>'"
 )
 NOT_FOUND = error(404, "Not Found", "Job not found")
+FLOW_NOT_FOUND = error(404, "Not Found", "Flow not found")
 CONFLICT = error(409, "Conflict", "A completed job cannot be changed")
 CANNOT_CANCEL = error(
     409, "Conflict", "Only pending or running jobs can be cancelled (current status: completed)"
@@ -164,6 +211,40 @@ UPDATE_BODIES = {
         "value": {"status": "pending", "attempts": 2},
     },
     "cancel": {"summary": "Cancel a pending job", "value": {"status": "cancelled"}},
+}
+
+TREE_FLOW: dict[str, Any] = {
+    "name": "write-report",
+    "data": {"month": "2026-05"},
+    "children": [
+        {"name": "send-email", "data": {"to": "a@example.com", "subject": "Hi"}},
+        {"name": "send-email", "data": {"to": "b@example.com", "subject": "Hi"}},
+    ],
+}
+CHAIN_FLOW: dict[str, Any] = {
+    "steps": [
+        {"type": "resize-image", "payload": {"url": "https://example.com/a.png"}},
+        {"type": "index-image", "payload": {}},
+    ]
+}
+GRAPH_FLOW: dict[str, Any] = {
+    "jobs": [
+        {"key": "charge", "type": "charge-card", "payload": {"order": 42}},
+        {"key": "ship", "type": "ship-order", "dependsOn": ["charge"]},
+        {
+            "key": "notify",
+            "type": "send-email",
+            "dependsOn": ["ship"],
+            "onParentFailure": "continue",
+        },
+    ]
+}
+
+
+FLOW_BODIES = {
+    "tree": {"summary": "BullMQ's tree: the report after both e-mails", "value": TREE_FLOW},
+    "chain": {"summary": "A chain: index after resize", "value": CHAIN_FLOW},
+    "graph": {"summary": "A graph: charge, ship, then notify", "value": GRAPH_FLOW},
 }
 
 RETRY_FAILED_BODIES = {

@@ -6,28 +6,43 @@ from collections import Counter
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Body, Path, Request, Response
 
+from jobqueue.api import examples as ex
+from jobqueue.api.examples import answer, error_answer
 from jobqueue.api.flow_schemas import CreateFlowBody, FlowOut
 from jobqueue.api.jsonbody import StrictJsonRoute
 from jobqueue.api.responses import job_json, json_response
 from jobqueue.api.routes import service_of
-from jobqueue.api.schemas import ErrorOut
 from jobqueue.domain.flows import Edge, flow_status
 from jobqueue.domain.jobs import Job, JobStatus
 
 router = APIRouter(
     prefix="/api",
     route_class=StrictJsonRoute,
-    responses={400: {"model": ErrorOut}, 401: {"model": ErrorOut}, 503: {"model": ErrorOut}},
+    responses={
+        400: error_answer(ex.BAD_REQUEST),
+        401: error_answer(ex.UNAUTHORIZED),
+        503: error_answer(ex.UNAVAILABLE),
+    },
     tags=["flows"],
 )
 FlowId = Annotated[UUID, Path(alias="id", description="The flow's id")]
-_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut}}
+_FOUND: dict[int | str, dict[str, Any]] = {
+    200: answer(ex.FLOW),
+    404: error_answer(ex.FLOW_NOT_FOUND),
+}
 
 
-@router.post("/flows", status_code=201, response_model=FlowOut)
-async def create_flow(body: CreateFlowBody, request: Request) -> Response:
+@router.post(
+    "/flows",
+    status_code=201,
+    response_model=FlowOut,
+    responses={201: answer({**ex.FLOW, "status": "active"})},
+)
+async def create_flow(
+    body: Annotated[CreateFlowBody, Body(openapi_examples=ex.FLOW_BODIES)], request: Request
+) -> Response:
     """Create every job of a flow, and what each waits for, in one transaction: a BullMQ
     tree (a job runs after its ``children``), a chain (``steps``) or a graph (``jobs`` with
     ``key`` and ``dependsOn``). 400 for a cycle, an unknown key or a flow too large. The

@@ -13,8 +13,8 @@ from typing import Any
 from uuid import UUID
 
 from pydantic import AliasChoices, AwareDatetime, ConfigDict, Field, model_validator
-from pydantic.config import JsonDict
 
+from jobqueue.api import examples as ex
 from jobqueue.api.schemas import CamelModel, JobOut, StorableText
 from jobqueue.domain.flows import (
     MAX_FLOW_JOBS,
@@ -25,33 +25,6 @@ from jobqueue.domain.flows import (
     tree_steps,
 )
 from jobqueue.domain.jobs import NewJob, OnParentFailure, utcnow
-
-_TREE_EXAMPLE: JsonDict = {
-    "name": "write-report",
-    "data": {"month": "2026-05"},
-    "children": [
-        {"name": "send-email", "data": {"to": "a@example.com", "subject": "Hi"}},
-        {"name": "send-email", "data": {"to": "b@example.com", "subject": "Hi"}},
-    ],
-}
-_CHAIN_EXAMPLE: JsonDict = {
-    "steps": [
-        {"type": "resize-image", "payload": {"url": "https://example.com/a.png"}},
-        {"type": "index-image", "payload": {}},
-    ]
-}
-_GRAPH_EXAMPLE: JsonDict = {
-    "jobs": [
-        {"key": "charge", "type": "charge-card", "payload": {"order": 42}},
-        {"key": "ship", "type": "ship-order", "dependsOn": ["charge"]},
-        {
-            "key": "notify",
-            "type": "send-email",
-            "dependsOn": ["ship"],
-            "onParentFailure": "continue",
-        },
-    ]
-}
 
 
 class FlowJobBody(CamelModel):
@@ -118,7 +91,7 @@ class CreateFlowBody(FlowTreeBody):
     ``jobs``; exactly one of the three."""
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [_TREE_EXAMPLE, _CHAIN_EXAMPLE, _GRAPH_EXAMPLE]}
+        json_schema_extra={"examples": [ex.TREE_FLOW, ex.CHAIN_FLOW, ex.GRAPH_FLOW]}
     )
 
     type: StorableText | None = Field(  # type: ignore[assignment]

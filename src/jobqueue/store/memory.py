@@ -189,7 +189,7 @@ class InMemoryJobStore:
         ]
         selected.sort(key=lambda job: (job.created_at, job.id))
         now = utcnow()
-        return [
+        changed = [
             self._change(
                 job,
                 now=now,
@@ -199,6 +199,10 @@ class InMemoryJobStore:
             )
             for job in selected[: max(sweep.limit, 0)]
         ]
+        for job in changed:
+            if job.has_dependants and plan.expected_status is JobStatus.FAILED:
+                self._rearm(job.id)
+        return changed
 
     async def delete(self, job_id: UUID) -> Job | None:
         """Remove a job and its history (its dead letters stay); what was removed, or None."""

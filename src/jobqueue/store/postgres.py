@@ -194,7 +194,14 @@ class PostgresJobStore:
         values = (plan.status.value, plan.attempts, plan.next_run_at, utcnow())
         selection = (plan.expected_status.value, sweep.job_type, sweep.created_by)
         cursor = (sweep.after_created, sweep.after_id, sweep.limit)
-        return await self._all(sql.APPLY_PLAN_TO_SWEEP, *values, *selection, *cursor)
+        args = (*values, *selection, *cursor)
+        async with self._connection() as conn, conn.transaction():
+            rows = await conn.fetch(sql.APPLY_PLAN_TO_SWEEP, *args, timeout=self.timeout_s)
+            changed = [decode_job(row) for row in rows]
+            for job in changed:
+                if job.has_dependants:
+                    await self._pass_on_change(conn, job, plan, values[3])
+        return changed
 
     async def delete(self, job_id: UUID) -> Job | None:
         async with self._connection() as conn, conn.transaction():

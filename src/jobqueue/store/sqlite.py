@@ -132,11 +132,12 @@ class SqliteJobStore:
         return _parse_time(value)
 
     async def apply_sweep(self, plan: UpdatePlan, sweep: Sweep) -> list[Job]:
+        now = _time(utcnow())
         params = {
             "status": plan.status.value,
             "attempts": plan.attempts,
             "next_run_at": _time(plan.next_run_at),
-            "now": _time(utcnow()),
+            "now": now,
             "expected_status": plan.expected_status.value,
             "type": sweep.job_type,
             "created_by": _time(sweep.created_by),
@@ -144,7 +145,12 @@ class SqliteJobStore:
             "after_id": sweep.after_id.hex,
             "limit": sweep.limit,
         }
-        return self._all(sql.APPLY_PLAN_TO_SWEEP, params)
+        with self._transaction() as conn:
+            changed = [decode_job(row) for row in conn.execute(sql.APPLY_PLAN_TO_SWEEP, params)]
+            for job in changed:
+                if job.has_dependants:
+                    _pass_on_change(conn, job, plan, now)
+        return changed
 
     async def delete(self, job_id: UUID) -> Job | None:
         with self._transaction() as conn:
