@@ -155,7 +155,14 @@ async def test_of_100_concurrent_transactions_exactly_the_committed_half_runs_on
     for job_id in committed:
         await service.wait_for(str(job_id), "completed")
     stats = (await service.client.get("/api/jobs/stats")).json()
-    assert stats == {"pending": 0, "processing": 0, "completed": 50, "failed": 0, "cancelled": 0}
+    assert stats == {
+        "pending": 0,
+        "processing": 0,
+        "completed": 50,
+        "failed": 0,
+        "cancelled": 0,
+        "waiting": 0,
+    }
     assert {job_id: behaviour_handlers.calls[job_id] for job_id in committed} == {
         job_id: [1] for job_id in committed
     }
