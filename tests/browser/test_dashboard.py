@@ -378,3 +378,106 @@ def test_rates_count_rises_only_and_skip_hidden_stretches(
         {"completed": 1, "failed": 0},
     ]
     assert result["shown"] == 15
+
+
+def create_flow(server: ServeProcess, *members: Json) -> dict[str, Json]:
+    """POST /api/flows as a graph: the flow's members by key, each with ``flowId``."""
+    created = server.client.post("/api/flows", json={"jobs": list(members)})
+    assert created.status_code == 201, created.text
+    return {member["key"]: member for member in created.json()["jobs"]}
+
+
+def gated_chain(server: ServeProcess, gate: Path) -> dict[str, Json]:
+    """A flow of two: ``gate`` (runs until the file ``gate`` exists), then ``child``."""
+    return create_flow(
+        server,
+        {"key": "gate", "type": "gated", "payload": {"gate": str(gate)}},
+        {"key": "child", "type": "ok", "payload": {"step": 2}, "dependsOn": ["gate"]},
+    )
+
+
+def member_row(page: Page, job: Json) -> Locator:
+    """A flow member's row in the open detail's Flow section."""
+    return page.locator(f'#detail .members tr[data-id="{job["id"]}"]')
+
+
+def test_a_waiting_child_shows_its_flow_then_runs_when_its_parent_completes(
+    page: Page, board_server: ServeProcess, tmp_path: Path
+) -> None:
+    gate = tmp_path / "gate"
+    try:
+        flow = gated_chain(board_server, gate)
+        parent, child = flow["gate"], flow["child"]
+        open_board(page, board_server)
+        expect(count_of(page, "waiting")).to_have_text(str(stats(board_server)["waiting"]))
+        page.locator("#filter-status").select_option("waiting")
+        row_of(page, child).click()
+
+        detail = page.locator("#detail")
+        expect(detail.locator("#detail-title")).to_contain_text("waiting")
+        expect(detail).to_contain_text("1 parent(s) not completed yet")
+        expect(detail).to_contain_text("cancel (it is cancelled too)")
+        expect(detail.get_by_role("button", name="Cancel", exact=True)).to_be_visible()
+        expect(detail.locator(".flow-summary")).to_contain_text("active")
+        expect(detail.locator(".members tbody tr")).to_have_count(2)
+        expect(member_row(page, child)).to_contain_text("this job")
+        expect(member_row(page, child).locator("td").nth(3)).to_have_text(parent["id"][:8])
+        expect(member_row(page, parent).locator(".badge")).to_have_text("processing")
+
+        gate.touch()
+        expect(detail.locator("#detail-title")).to_contain_text(
+            "completed", timeout=SHOWN_WITHIN_MS
+        )
+        expect(detail).to_contain_text("none: every parent has finished")
+        expect(detail.locator(".flow-summary")).to_contain_text("2 completed")
+        expect(detail.get_by_role("button", name="Cancel flow…")).to_have_count(0)
+    finally:
+        gate.touch()
+
+
+def test_a_flow_is_cancelled_from_a_members_detail_after_a_confirmation(
+    page: Page, board_server: ServeProcess, tmp_path: Path
+) -> None:
+    gate = tmp_path / "gate"
+    try:
+        flow = gated_chain(board_server, gate)
+        parent, child = flow["gate"], flow["child"]
+        open_board(page, board_server)
+        row_of(page, child).click()
+        detail = page.locator("#detail")
+        member_row(page, parent).click()
+        expect(detail.locator("#detail-title")).to_contain_text("gated")
+
+        detail.get_by_role("button", name="Cancel flow…").click()
+        confirm = page.locator("#confirm")
+        expect(confirm).to_contain_text("2 member(s) not finished yet are cancelled")
+        confirm.get_by_role("button", name="Cancel the flow").click()
+
+        expect(detail.locator("#detail-title")).to_contain_text("cancelled")
+        expect(detail.locator(".flow-summary")).to_contain_text("2 cancelled")
+        expect(detail.get_by_role("button", name="Cancel flow…")).to_have_count(0)
+        assert board_server.get_job(child["id"]).json()["status"] == "cancelled"
+    finally:
+        gate.touch()
+
+
+def test_hostile_values_in_a_flow_show_as_text(page: Page, board_server: ServeProcess) -> None:
+    # The parent waits an hour, so the child keeps waiting on it.
+    flow = create_flow(
+        board_server,
+        {"key": IMG, "type": "ok", "payload": {"note": SCRIPT}, "delayMs": 3_600_000},
+        {"key": SCRIPT, "type": "ok", "payload": {"note": IMG}, "dependsOn": [IMG]},
+    )
+    parent, child = flow[IMG], flow[SCRIPT]
+    open_board(page, board_server)
+    row_of(page, child).click()
+    expect(page.locator("#detail pre")).to_contain_text("<img src=x onerror=")  # JSON: \"
+    expect(member_row(page, child).locator("td").nth(3)).to_have_text(parent["id"][:8])
+
+    member_row(page, parent).click()
+    expect(page.locator("#detail pre")).to_contain_text(SCRIPT)
+    expect(member_row(page, parent)).to_contain_text("this job")
+
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+    expect(page.locator("#board img, #detail img, #confirm img")).to_have_count(0)
+    expect(page.locator("script")).to_have_count(1)

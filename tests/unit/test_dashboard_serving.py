@@ -11,6 +11,7 @@ import pytest
 from jobqueue.api.app import create_app
 from jobqueue.config import Settings
 from jobqueue.dashboard import CONTENT_SECURITY_POLICY, load_assets
+from jobqueue.domain.jobs import JobStatus
 from jobqueue.service import JobService
 
 KEY = "s3cret"
@@ -81,7 +82,7 @@ def test_the_page_loads_only_its_own_scripts_and_styles() -> None:
     assert "<script>" not in page  # no inline script: the policy would refuse it anyway
     assert "http://" not in page.replace("http://www.w3.org", "")
     assert "https://" not in page
-    for module in ("app.js", "api.js", "dom.js", "detail.js", "poller.js", "rates.js"):
+    for module in ("app.js", "api.js", "dom.js", "detail.js", "flow.js", "poller.js", "rates.js"):
         assert module in assets, sorted(assets)
 
 
@@ -89,3 +90,15 @@ def test_no_script_builds_markup_from_strings() -> None:
     scripts = [asset.body.decode() for name, asset in load_assets().items() if name.endswith(".js")]
     for forbidden in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
         assert not any(forbidden in script for script in scripts), forbidden
+
+
+@pytest.mark.parametrize("status", [status.value for status in JobStatus])
+def test_every_status_has_its_card_filter_and_badge(status: str) -> None:
+    assets = {name: asset.body.decode() for name, asset in load_assets().items()}
+    statuses_line = next(line for line in assets["dom.js"].splitlines() if "STATUSES =" in line)
+    assert f'"{status}"' in statuses_line
+    assert f'<option value="{status}">{status}</option>' in assets["index.html"]
+    assert (
+        f".count.status-{status} {{ border-left-color: var(--{status}); }}" in assets["style.css"]
+    )
+    assert f".status-{status}.badge" in assets["style.css"]

@@ -71,6 +71,7 @@ function query(params) {
 }
 
 const jobPath = (id) => `/api/jobs/${encodeURIComponent(id)}`;
+const flowPath = (id) => `/api/flows/${encodeURIComponent(id)}`;
 
 /** The endpoints the page uses, by what they do. */
 export const api = {
@@ -82,6 +83,8 @@ export const api = {
   retry: (id) => request("POST", `${jobPath(id)}/retry`),
   cancel: (id) => request("POST", `${jobPath(id)}/cancel`),
   remove: (id) => request("DELETE", jobPath(id)),
+  flow: (id) => request("GET", flowPath(id)),
+  cancelFlow: (id) => request("POST", `${flowPath(id)}/cancel`),
   deadLetters: (limit) => request("GET", `/api/dlq${query({ limit })}`),
   retryFailed: (type) => request("POST", "/api/jobs/retry-failed", type ? { type } : {}),
 };

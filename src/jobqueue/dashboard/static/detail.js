@@ -1,13 +1,15 @@
-// One job in a dialog: every field, its attempts, and the actions its status allows
-// (retry a failed job, cancel a pending or running one, delete any, after a confirmation).
+// One job in a dialog: every field, its parents and flow, its attempts, and the actions its
+// status allows (retry a failed job, cancel a waiting, pending or running one, delete any, cancel
+// its active flow; each after a confirmation).
 
 import { ApiError, api } from "./api.js";
 import { confirmAction, toast } from "./dialogs.js";
 import {
   byId, el, fill, formatDuration, prettyJson, relativeTime, shortId, statusBadge, timeNode,
 } from "./dom.js";
+import { cancelFlowLines, flowSection, parentFacts } from "./flow.js";
 
-const CANCELLABLE = ["pending", "processing"];
+const CANCELLABLE = ["waiting", "pending", "processing"];
 
 function fact(label, ...value) {
   return [el("dt", { text: label }), el("dd", {}, ...value)];
@@ -33,7 +35,8 @@ function facts(job) {
     ...fact("Progress", ...progressOf(job)),
     ...fact("Created", timeNode(job.createdAt)),
     ...fact("Updated", timeNode(job.updatedAt)),
-    ...fact("Next run", ...nextRunOf(job)));
+    ...fact("Next run", ...nextRunOf(job)),
+    ...parentFacts(job).flatMap(([label, text]) => fact(label, text)));
 }
 
 function block(title, text, className = "") {
@@ -68,11 +71,16 @@ export class JobDetail {
     this.onError = onError;
     this.id = null;
     this.job = null;
+    this.flow = null;
     this.dialog = byId("detail");
     this.buttons = { retry: byId("action-retry"), cancel: byId("action-cancel"),
       remove: byId("action-delete") };
     byId("detail-close").addEventListener("click", () => this.close());
-    this.dialog.addEventListener("close", () => { this.id = null; this.job = null; });
+    this.dialog.addEventListener("close", () => {
+      this.id = null;
+      this.job = null;
+      this.flow = null;
+    });
     this.buttons.retry.addEventListener("click", () => this.act(() => this.retry()));
     this.buttons.cancel.addEventListener("click", () => this.act(() => this.cancel()));
     this.buttons.remove.addEventListener("click", () => this.act(() => this.remove()));
@@ -82,6 +90,7 @@ export class JobDetail {
   open(id) {
     this.id = id;
     this.job = null;
+    this.flow = null;
     byId("detail-title").textContent = "Job";
     fill(byId("detail-body"), el("p", { className: "muted", text: "Loading…" }));
     this.showButtons(null);
@@ -93,24 +102,27 @@ export class JobDetail {
     if (this.dialog.open) this.dialog.close();
   }
 
-  /** Fetch the open job and its attempts again (nothing when closed). */
+  /** Fetch the open job, its attempts and its flow again (nothing when closed). */
   async refresh() {
     const id = this.id;
     if (id === null) return;
     let job;
     let attempts;
+    let flow;
     try {
       [job, attempts] = await Promise.all([api.job(id), api.attempts(id)]);
+      flow = job.flowId ? await api.flow(job.flowId) : null;
     } catch (error) {
       if (this.id === id && error instanceof ApiError && error.status === 404) this.showGone(id);
       else throw error;
       return;
     }
-    if (this.id === id) this.render(job, attempts);
+    if (this.id === id) this.render(job, attempts, flow);
   }
 
-  render(job, attempts) {
+  render(job, attempts, flow) {
     this.job = job;
+    this.flow = flow;
     fill(byId("detail-title"), el("span", { text: job.type }), " ", statusBadge(job.status));
     const parts = [el("p", { className: "muted" }, "Id ", el("code", { text: job.id }))];
     parts.push(facts(job));
@@ -118,6 +130,10 @@ export class JobDetail {
     parts.push(block("Payload", prettyJson(job.payload)));
     if (job.result !== null || job.status === "completed") {
       parts.push(block("Result", prettyJson(job.result)));
+    }
+    if (flow) {
+      parts.push(flowSection(flow, job.id, { open: (id) => this.open(id),
+        cancel: () => this.act(() => this.cancelFlow()) }));
     }
     parts.push(attemptsTable(attempts));
     fill(byId("detail-body"), ...parts);
@@ -164,13 +180,28 @@ export class JobDetail {
       lines: [running
         ? "It is running: its handler is told to stop, and is stopped if it has not after the grace time."
         : "It will not run.",
-      "A cancelled job is final: it cannot be retried."],
+      "A cancelled job is final: it cannot be retried. Jobs waiting for it are cancelled too, "
+        + "unless they were created with onParentFailure “continue”."],
       confirmLabel: "Cancel the job",
       danger: true,
     });
     if (!agreed) return;
     await api.cancel(job.id);
     toast(`Job ${job.id.slice(0, 8)} cancelled.`);
+    await this.afterChange();
+  }
+
+  async cancelFlow() {
+    const { flow } = this;
+    const agreed = await confirmAction({
+      title: `Cancel this flow of ${flow.jobs.length} job(s)?`,
+      lines: cancelFlowLines(flow),
+      confirmLabel: "Cancel the flow",
+      danger: true,
+    });
+    if (!agreed) return;
+    await api.cancelFlow(flow.id);
+    toast(`Flow ${flow.id.slice(0, 8)} cancelled.`);
     await this.afterChange();
   }
 

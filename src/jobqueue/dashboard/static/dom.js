@@ -1,7 +1,8 @@
 // Building the page from data. Every value reaches the DOM as text (textContent, attribute
 // values), never as markup: a payload holding <script> or <img onerror=...> shows as it reads.
 
-export const STATUSES = ["pending", "processing", "completed", "failed", "cancelled"];
+/** Every job status, in lifecycle order: a `waiting` job's parents have not all completed. */
+export const STATUSES = ["waiting", "pending", "processing", "completed", "failed", "cancelled"];
 
 // The properties `el` may set: none of them parses markup.
 const PLAIN_PROPERTIES = new Set([
@@ -34,6 +35,18 @@ export function byId(id) {
   const node = document.getElementById(id);
   if (node === null) throw new Error(`the page has no #${id}`);
   return node;
+}
+
+/** `node` runs `choose` when clicked, or on Enter or Space while it has the focus. */
+export function chooseOnEnter(node, choose) {
+  node.tabIndex = 0;
+  node.addEventListener("click", choose);
+  node.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" || event.key === " ") {
+      event.preventDefault();
+      choose();
+    }
+  });
 }
 
 /** A coloured status label. */

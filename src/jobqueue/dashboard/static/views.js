@@ -2,7 +2,7 @@
 // `open(id)` shows a job's detail; every row and item calls it when chosen.
 
 import {
-  STATUSES, el, fill, prettyJson, relativeTime, shortId, statusBadge, timeNode, truncate,
+  STATUSES, chooseOnEnter, el, fill, prettyJson, relativeTime, shortId, statusBadge, timeNode, truncate,
 } from "./dom.js";
 
 const PREVIEW_CHARS = 60;
@@ -17,17 +17,6 @@ export function renderCounts(node, stats) {
       el("span", { className: "count-label", text: name }));
   fill(node, ...names.map((name) => card(name, stats[name] ?? 0, `status-${name}`)),
     card("total", total, "count-total"));
-}
-
-function chooseOnEnter(node, choose) {
-  node.tabIndex = 0;
-  node.addEventListener("click", choose);
-  node.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" || event.key === " ") {
-      event.preventDefault();
-      choose();
-    }
-  });
 }
 
 function jobRow(job, open) {
