@@ -1,6 +1,7 @@
-"""The README's client and operator CLI examples, and docs/client.md's, run as written
-against a real ``jobqueue serve``. The README's client example is also the module
-``client_example.py`` beside this test, so that mypy checks it with the tests."""
+"""The README's client, workflow and operator CLI examples, and docs/client.md's, run as
+written against a real ``jobqueue serve``. The README's client and workflow examples are also
+the modules ``client_example.py`` and ``flows_example.py`` beside this test, so that mypy
+checks them with the tests."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from tests.support.serve import JOBQUEUE, running
 
 CLIENT_DOC = Path(__file__).resolve().parents[2] / "docs" / "client.md"
 CLIENT_EXAMPLE = Path(__file__).with_name("client_example.py")
+FLOWS_EXAMPLE = Path(__file__).with_name("flows_example.py")
 EXAMPLE_TIMEOUT_S = 30
 
 
@@ -44,6 +46,28 @@ def test_the_readme_client_example_prints_what_its_comments_say(tmp_path: Path) 
     assert printed.splitlines() == ["completed 1", "1", "404 Job not found"]
     (eml,) = (tmp_path / "server" / "outbox").glob("*.eml")
     assert "Subject: Welcome" in eml.read_text()
+
+
+def test_the_readme_shows_the_flows_example_that_is_type_checked_and_run() -> None:
+    assert readme_block("<!-- flows-example:start -->", "python") == FLOWS_EXAMPLE.read_text()
+
+
+def test_the_readme_flows_example_prints_what_its_comments_say(tmp_path: Path) -> None:
+    with running(tmp_path / "server") as server:
+        printed = run_example([sys.executable, str(FLOWS_EXAMPLE)], tmp_path, server.base_url)
+    assert printed.splitlines() == [
+        "waiting 2",
+        "completed 3",
+        "['outbox', 'outbox']",
+        "2",
+    ]
+    mails = (tmp_path / "server" / "outbox").glob("*.eml")
+    lines = [line for mail in mails for line in mail.read_text().splitlines()]
+    # the cancelled chain's e-mail to c@example.com was never sent
+    assert sorted(line for line in lines if line.startswith("To: ")) == [
+        "To: a@example.com",
+        "To: b@example.com",
+    ]
 
 
 def test_the_readme_operator_example_runs(tmp_path: Path) -> None:
