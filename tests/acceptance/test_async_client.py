@@ -19,10 +19,12 @@ from jobqueue.client import (
     BadRequestError,
     ConflictError,
     ConnectError,
+    FlowStatus,
     Job,
     JobSpec,
     JobStatus,
     NotFoundError,
+    canvas,
 )
 from tests.support.client_server import API_KEY, NEVER_CRON, serve_in_mode
 from tests.support.serve import free_port
@@ -65,6 +67,24 @@ async def test_every_method_of_the_async_client(jobs: AsyncClient) -> None:
         await jobs.get(batch[2].id)
     (schedule,) = await jobs.schedules()
     assert schedule.cron == NEVER_CRON
+
+
+async def test_flows_with_the_async_client(jobs: AsyncClient) -> None:
+    parts = [canvas.job("client-add", {"n": n}) for n in range(5)]
+    created = await jobs.create_flow(canvas.chord(parts, canvas.job("client-add")))
+    callback = await wait_for(jobs, created.member("5").id, JobStatus.COMPLETED)
+    assert callback.result == {"total": 10, "parents": 5}
+    assert (await jobs.get_flow(created.id)).status == FlowStatus.COMPLETED
+    parent = await jobs.create("client-later", delay=LATER)
+    child = await jobs.create("client-add", depends_on=[parent.id], on_parent_failure="continue")
+    assert (child.status, child.on_parent_failure) == (JobStatus.WAITING, "continue")
+    assert (await jobs.stats()).waiting == 1
+    later = canvas.job("client-later", delay=LATER)
+    held = await jobs.create_flow(canvas.chain(later, canvas.job("client-add")))
+    cancelled = await jobs.cancel_flow(held.id)
+    assert cancelled.counts["cancelled"] == 2
+    with pytest.raises(NotFoundError, match="Flow not found"):
+        await jobs.get_flow(uuid4())
 
 
 async def test_failures_dead_letters_and_retries_with_the_async_client(jobs: AsyncClient) -> None:

@@ -119,7 +119,7 @@ def test_enqueue_options_and_json(cli: Cli) -> None:
 def test_cancel_delete_and_stats(cli: Cli, client: Client) -> None:
     job = client.create("client-later", delay=timedelta(hours=1))
     before = cli.json("jobs", "stats")
-    assert set(before) >= {"pending", "processing", "completed", "failed", "cancelled"}
+    assert set(before) >= {"pending", "processing", "completed", "failed", "cancelled", "waiting"}
     assert (
         cli.ok("jobs", "cancel", str(job.id))
         == f"job {job.id} (client-later) cancelled: cancelled\n"

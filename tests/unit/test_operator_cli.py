@@ -18,7 +18,7 @@ from jobqueue.client import (
     NotFoundError,
     ProtocolError,
 )
-from jobqueue.client.models import Stats, parse_job
+from jobqueue.client.models import Stats, parse_job, parse_stats
 from jobqueue.ops_cli import actions, output
 from jobqueue.ops_cli.explain import explain
 from tests.unit.factories import T0, make_job
@@ -47,6 +47,17 @@ def test_json_output_is_the_apis_json() -> None:
     sent = wire(job_json(job))
     assert output.wire(parse_job(sent)) == sent
     assert output.wire(Stats(1, 2, 3, 4, 0, counts={"pending": 1})) == {"pending": 1}
+
+
+def test_the_stats_table_shows_waiting_jobs() -> None:
+    counts = {"pending": 1, "processing": 0, "completed": 2, "failed": 0, "cancelled": 0}
+    stats = parse_stats({**counts, "waiting": 7})
+    console = Console(width=80, record=True)
+    console.print(output.stats_table(stats))
+    text = console.export_text()
+    rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in text.splitlines()]
+    assert ["waiting", "7"] in rows
+    assert "10 jobs" in text
 
 
 def test_a_job_table_shows_data_as_text_not_markup() -> None:

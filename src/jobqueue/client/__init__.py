@@ -10,10 +10,16 @@
 Every create carries an idempotency key, so a create retried after a lost answer returns
 the job the first try made. Every failure is a ``JobQueueError``. ``docs/client.md`` is the
 reference.
+
+Workflows are built with ``chain``, ``group``, ``chord`` and ``job`` (``canvas``) and sent
+with ``create_flow``::
+
+    flow = jobs.create_flow(chord([job("send", {"to": to}) for to in to_all], job("report")))
 """
 
 from jobqueue.client.aio import AsyncClient
-from jobqueue.client.calls import AUTO, UNSET, IdempotencyKey, JobSpec
+from jobqueue.client.calls import AUTO, UNSET, IdempotencyKey, JobSpec, ParentFailure
+from jobqueue.client.canvas import Canvas, FlowRequest, chain, chord, group, job
 from jobqueue.client.errors import (
     ApiError,
     AuthError,
@@ -30,8 +36,12 @@ from jobqueue.client.models import (
     Attempt,
     AttemptOutcome,
     DeadLetter,
+    Flow,
+    FlowMember,
+    FlowStatus,
     Job,
     JobStatus,
+    OnParentFailure,
     Schedule,
     Stats,
 )
@@ -47,20 +57,31 @@ __all__ = [
     "AttemptOutcome",
     "AuthError",
     "BadRequestError",
+    "Canvas",
     "Client",
     "ClientSettings",
     "ConflictError",
     "ConnectError",
     "DeadLetter",
+    "Flow",
+    "FlowMember",
+    "FlowRequest",
+    "FlowStatus",
     "IdempotencyKey",
     "Job",
     "JobQueueError",
     "JobSpec",
     "JobStatus",
     "NotFoundError",
+    "OnParentFailure",
+    "ParentFailure",
     "ProtocolError",
     "Schedule",
     "ServerError",
     "Stats",
     "UnavailableError",
+    "chain",
+    "chord",
+    "group",
+    "job",
 ]

@@ -11,9 +11,20 @@ from typing import Any, TypeVar
 import httpx
 
 from jobqueue.client import calls
-from jobqueue.client.calls import AUTO, UNSET, Call, IdempotencyKey, JobId, JobSpec, Unset
+from jobqueue.client.calls import (
+    AUTO,
+    UNSET,
+    Call,
+    FlowId,
+    IdempotencyKey,
+    JobId,
+    JobSpec,
+    ParentFailure,
+    Unset,
+)
+from jobqueue.client.canvas import FlowRequest, request_body
 from jobqueue.client.connection import Connection
-from jobqueue.client.models import Attempt, DeadLetter, Job, JobStatus, Schedule, Stats
+from jobqueue.client.models import Attempt, DeadLetter, Flow, Job, JobStatus, Schedule, Stats
 from jobqueue.client.paging import Pager
 from jobqueue.client.retrying import RetryState
 
@@ -62,14 +73,41 @@ class AsyncClient:
         priority: int | None = None,
         max_attempts: int | None = None,
         idempotency_key: IdempotencyKey = AUTO,
+        depends_on: Sequence[JobId] = (),
+        on_parent_failure: ParentFailure | None = None,
     ) -> Job:
-        """Create a job of ``type``; with the same idempotency key again, the first job."""
-        spec = JobSpec(type, payload or {}, run_at, delay, priority, max_attempts, idempotency_key)
+        """Create a job of ``type``; with the same idempotency key again, the first job.
+        With ``depends_on`` it is ``waiting`` until those jobs have completed."""
+        spec = JobSpec(
+            type,
+            payload or {},
+            run_at,
+            delay,
+            priority,
+            max_attempts,
+            idempotency_key,
+            depends_on,
+            on_parent_failure,
+        )
         return await self._send(calls.create(spec))
 
     async def create_many(self, jobs: Sequence[JobSpec]) -> list[Job]:
         """Create up to 1,000 jobs in one transaction, in order."""
         return await self._send(calls.create_many(jobs))
+
+    async def create_flow(self, flow: FlowRequest) -> Flow:
+        """Create every job of ``flow`` (a ``chain``/``group``/``chord``/``job`` canvas, or a
+        ``POST /api/flows`` body), with what each waits for, in one transaction. Sent again
+        only when the request never left: the API has no idempotency key for flows."""
+        return await self._send(calls.create_flow(request_body(flow)))
+
+    async def get_flow(self, flow_id: FlowId) -> Flow:
+        """A flow with each member's status and result (``NotFoundError`` when absent)."""
+        return await self._send(calls.get_flow(flow_id))
+
+    async def cancel_flow(self, flow_id: FlowId) -> Flow:
+        """Cancel every member of the flow not yet finished; the flow as it is then."""
+        return await self._send(calls.cancel_flow(flow_id))
 
     async def get(self, job_id: JobId) -> Job:
         """One job (``NotFoundError`` when absent)."""

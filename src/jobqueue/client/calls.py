@@ -21,12 +21,15 @@ from jobqueue.client.errors import ApiError, ProtocolError, error_class
 from jobqueue.client.models import (
     Attempt,
     DeadLetter,
+    Flow,
     Job,
     JobStatus,
+    OnParentFailure,
     Schedule,
     Stats,
     parse_attempt,
     parse_dead_letter,
+    parse_flow,
     parse_job,
     parse_retried,
     parse_schedule,
@@ -35,6 +38,7 @@ from jobqueue.client.models import (
 
 T = TypeVar("T")
 JobId = UUID | str
+FlowId = UUID | str
 MAX_PAGE_SIZE = 500
 """The API's largest ``limit``."""
 
@@ -60,6 +64,8 @@ UNSET: Final = Unset.UNSET
 IdempotencyKey = str | None | Literal[Auto.AUTO]
 """A key of your own, ``AUTO`` for a fresh one, or ``None`` to send none (then a create that
 loses its answer is not sent again)."""
+ParentFailure = OnParentFailure | Literal["cancel", "continue"]
+"""``"cancel"`` (the server's default) or ``"continue"``, as text or ``OnParentFailure``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +104,17 @@ class JobSpec:
     max_attempts: int | None = None
     """Attempts before it fails for good (the server's default: JOB_MAX_ATTEMPTS)."""
     idempotency_key: IdempotencyKey = AUTO
+    depends_on: Sequence[JobId] = ()
+    """Ids of existing jobs that must complete first; until then the job is ``waiting``."""
+    on_parent_failure: ParentFailure | None = None
+    """When a parent fails for good or is cancelled: ``"cancel"`` this job too (the server's
+    default) or ``"continue"`` and run it anyway."""
+
+    def __post_init__(self) -> None:
+        # One id passed bare would otherwise be sent as a list of its characters.
+        if isinstance(self.depends_on, str | UUID):
+            raise TypeError("depends_on takes a list of job ids, not one id")
+        object.__setattr__(self, "depends_on", tuple(self.depends_on))
 
     def body(self) -> dict[str, Any]:
         """The JSON body, without the idempotency key; only the fields given."""
@@ -110,6 +127,10 @@ class JobSpec:
             body["priority"] = self.priority
         if self.max_attempts is not None:
             body["maxAttempts"] = self.max_attempts
+        if self.depends_on:
+            body["dependsOn"] = [str(job_id) for job_id in self.depends_on]
+        if self.on_parent_failure is not None:
+            body["onParentFailure"] = str(self.on_parent_failure)
         return body
 
     def key(self) -> str | None:
@@ -133,6 +154,27 @@ def create_many(specs: Sequence[JobSpec]) -> Call[list[Job]]:
     repeatable = all("idempotencyKey" in item for item in items)
     body = encode({"jobs": items})
     return Call("POST", "/api/jobs/batch", list_of(parse_job), body=body, repeatable=repeatable)
+
+
+def create_flow(body: Mapping[str, Any]) -> Call[Flow]:
+    """``POST /api/flows`` with a body in one of its shapes (a tree, ``steps`` or ``jobs``).
+
+    Not repeatable: the API takes no idempotency key for a flow, so a flow whose answer was
+    lost could have been created; it is sent again only when the request never left."""
+    if not isinstance(body, Mapping):
+        raise TypeError(f"a flow is a canvas or a JSON object, not {type(body).__name__}")
+    return Call("POST", "/api/flows", parse_flow, body=encode(dict(body)))
+
+
+def get_flow(flow_id: FlowId) -> Call[Flow]:
+    """``GET /api/flows/:id``."""
+    return Call("GET", flow_path(flow_id), parse_flow, repeatable=True)
+
+
+def cancel_flow(flow_id: FlowId) -> Call[Flow]:
+    """``POST /api/flows/:id/cancel``: repeatable, as a second cancel finds nothing left to
+    cancel and answers the same flow."""
+    return Call("POST", f"{flow_path(flow_id)}/cancel", parse_flow, repeatable=True)
 
 
 def get(job_id: JobId) -> Call[Job]:
@@ -250,6 +292,11 @@ def encode(body: Any) -> bytes:
 def job_path(job_id: JobId) -> str:
     """``/api/jobs/<id>``, the id escaped (a non-UUID one is the server's 400 to give)."""
     return f"/api/jobs/{quote(str(job_id), safe='')}"
+
+
+def flow_path(flow_id: FlowId) -> str:
+    """``/api/flows/<id>``, the id escaped."""
+    return f"/api/flows/{quote(str(flow_id), safe='')}"
 
 
 def list_of(parse: Callable[[Any], T]) -> Callable[[Any], list[T]]:

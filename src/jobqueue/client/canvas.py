@@ -18,13 +18,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
-from jobqueue.client.calls import JobSpec
-
-OnParentFailure = Literal["cancel", "continue"]
-"""What a job does when a job it waits for fails for good or is cancelled: be cancelled too
-(the default), or run anyway, with None for that parent's result."""
+from jobqueue.client.calls import JobSpec, ParentFailure
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +33,9 @@ class Step:
     delay: timedelta | None = None
     priority: int | None = None
     max_attempts: int | None = None
-    on_parent_failure: OnParentFailure = "cancel"
+    on_parent_failure: ParentFailure = "cancel"
+    """When a job it waits for fails for good or is cancelled: be cancelled too (the
+    default), or ``"continue"`` and run anyway, with None for that parent's result."""
 
     def body(self) -> dict[str, Any]:
         """The job's fields in the API's JSON, without dependencies."""
@@ -49,11 +47,11 @@ class Step:
             self.priority,
             self.max_attempts,
             idempotency_key=None,
+            on_parent_failure=None
+            if self.on_parent_failure == "cancel"
+            else self.on_parent_failure,
         )
-        body = spec.body()
-        if self.on_parent_failure != "cancel":
-            body["onParentFailure"] = self.on_parent_failure
-        return body
+        return spec.body()
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +77,10 @@ class Chord:
 
 
 Canvas = Step | Chain | Group | Chord
-"""Anything ``create_flow`` takes."""
+"""What ``chain``, ``group``, ``chord`` and ``job`` build."""
+FlowRequest = Canvas | Mapping[str, Any]
+"""What ``create_flow`` takes: a canvas, or a ``POST /api/flows`` body of your own (a
+BullMQ tree, ``{"steps": [...]}`` or ``{"jobs": [...]}``)."""
 
 
 def job(
@@ -90,7 +91,7 @@ def job(
     delay: timedelta | None = None,
     priority: int | None = None,
     max_attempts: int | None = None,
-    on_parent_failure: OnParentFailure = "cancel",
+    on_parent_failure: ParentFailure = "cancel",
 ) -> Step:
     """One job of ``type`` with ``payload``, and the options of ``Client.create``."""
     return Step(type, payload or {}, run_at, delay, priority, max_attempts, on_parent_failure)
@@ -120,6 +121,13 @@ def flow_body(canvas: Canvas) -> dict[str, Any]:
     jobs: list[dict[str, Any]] = []
     _place(canvas, (), jobs)
     return {"jobs": jobs}
+
+
+def request_body(flow: FlowRequest) -> Mapping[str, Any]:
+    """The ``POST /api/flows`` body for ``flow``: a canvas's graph, or the body as given."""
+    if isinstance(flow, Step | Chain | Group | Chord):
+        return flow_body(flow)
+    return flow
 
 
 def _place(canvas: Canvas, after: tuple[str, ...], jobs: list[dict[str, Any]]) -> tuple[str, ...]:

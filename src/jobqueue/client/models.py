@@ -17,20 +17,25 @@ from uuid import UUID
 
 from jobqueue.client.errors import ProtocolError
 from jobqueue.domain.attempts import AttemptOutcome
-from jobqueue.domain.jobs import JobStatus
+from jobqueue.domain.jobs import JobStatus, OnParentFailure
 
 __all__ = [
     "Attempt",
     "AttemptOutcome",
     "DeadLetter",
+    "Flow",
+    "FlowMember",
+    "FlowStatus",
     "Job",
     "JobStatus",
+    "OnParentFailure",
     "Schedule",
     "Stats",
 ]
 
 E = TypeVar("E", bound=StrEnum)
 R = TypeVar("R")
+J = TypeVar("J", bound="Job")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +61,67 @@ class Job:
     progress: int | None = None
     """0 to 100, as the running attempt last reported."""
     progress_message: str | None = None
+    pending_parents: int | None = None
+    """How many of the jobs it depends on have not finished yet (it is ``waiting`` while
+    above 0); None for a job without parents."""
+    on_parent_failure: OnParentFailure | None = None
+    """What it does when a parent fails for good or is cancelled (None: a server without
+    workflows)."""
+    flow_id: UUID | None = None
+    """The flow it was created in, if any."""
+
+
+class FlowStatus(StrEnum):
+    """Where a flow is, from its members' statuses."""
+
+    ACTIVE = "active"
+    """A member is waiting, pending or running."""
+    COMPLETED = "completed"
+    """Every member completed."""
+    FAILED = "failed"
+    """A member failed for good, and none is active."""
+    CANCELLED = "cancelled"
+    """None is active, none failed, and not all completed."""
+
+
+@dataclass(frozen=True, slots=True)
+class FlowMember(Job):
+    """A job of a flow: the job, the ids of the jobs it waits for, and its key."""
+
+    depends_on: tuple[UUID, ...] = ()
+    """The ids of the members it waits for."""
+    key: str | None = None
+    """Its key in the request (``"0"``, ``"1"``, ... for a canvas): only in the answer to
+    ``create_flow``; None in ``get_flow``'s and ``cancel_flow``'s."""
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """A flow: its state, how many members are in each status, and every member."""
+
+    id: UUID
+    status: FlowStatus
+    counts: Mapping[str, int]
+    """Members in each status (every status, 0 included)."""
+    members: tuple[FlowMember, ...]
+
+    def member(self, key: str) -> FlowMember:
+        """The member created for ``key``: in a canvas, the jobs numbered from ``"0"`` in
+        the order they were written. Only ``create_flow``'s answer carries keys."""
+        for member in self.members:
+            if member.key == key:
+                return member
+        if all(member.key is None for member in self.members):
+            raise KeyError(f"this answer has no keys (only create_flow's has): {key!r}")
+        raise KeyError(f"the flow has no member with key {key!r}")
+
+    def member_by_id(self, job_id: UUID | str) -> FlowMember:
+        """The member with id ``job_id``."""
+        wanted = UUID(str(job_id))
+        for member in self.members:
+            if member.id == wanted:
+                return member
+        raise KeyError(f"job {wanted} is not a member of flow {self.id}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +170,8 @@ class Stats:
     completed: int
     failed: int
     cancelled: int = 0
+    waiting: int = 0
+    """Jobs waiting for the jobs they depend on (0 from a server without workflows)."""
     counts: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
     """Every key the server sent, statuses added after this client included."""
 
@@ -112,7 +180,8 @@ class Stats:
         """Jobs in any status (statuses only ``counts`` names included)."""
         if self.counts:
             return sum(self.counts.values())
-        return self.pending + self.processing + self.completed + self.failed + self.cancelled
+        named = (self.pending, self.processing, self.completed, self.failed, self.cancelled)
+        return sum(named) + self.waiting
 
 
 class Fields:
@@ -161,6 +230,23 @@ class Fields:
         value: float | None = self.get(name, (int, float), optional=True)
         return value
 
+    def maybe_uuid(self, name: str) -> UUID | None:
+        """An optional UUID."""
+        text = self.maybe_text(name)
+        return None if text is None else self._convert(name, UUID, text)
+
+    def maybe_enum(self, name: str, kind: type[E]) -> E | None:
+        """An optional member of the string enum ``kind``."""
+        text = self.maybe_text(name)
+        return None if text is None else self._convert(name, kind, text)
+
+    def uuids(self, name: str) -> tuple[UUID, ...]:
+        """A required array of UUIDs."""
+        items: list[Any] = self.get(name, list, optional=False)
+        if not all(isinstance(item, str) for item in items):
+            raise ProtocolError(f"the {self.what}'s {name!r} holds something not a string")
+        return tuple(self._convert(name, UUID, item) for item in items)
+
     def obj(self, name: str) -> dict[str, Any]:
         """A required JSON object."""
         value: dict[str, Any] = self.get(name, dict, optional=False)
@@ -192,8 +278,33 @@ class Fields:
 
 def parse_job(data: Any) -> Job:
     """A job from its JSON."""
-    f = Fields(data, "job")
-    return Job(
+    return _read_job(Fields(data, "job"), Job)
+
+
+def parse_flow(data: Any) -> Flow:
+    """A flow from its JSON: ``{id, status, counts, jobs}``."""
+    f = Fields(data, "flow")
+    jobs: list[Any] = f.get("jobs", list, optional=False)
+    counts = f.obj("counts")
+    if not all(isinstance(count, int) for count in counts.values()):
+        raise ProtocolError(f"the flow's 'counts' are not all integers: {counts!r}")
+    return Flow(
+        id=f.uuid("id"),
+        status=f.enum("status", FlowStatus),
+        counts=counts,
+        members=tuple(parse_flow_member(item) for item in jobs),
+    )
+
+
+def parse_flow_member(data: Any) -> FlowMember:
+    """A member of a flow: a job with ``dependsOn`` and (in a create's answer) ``key``."""
+    f = Fields(data, "flow member")
+    return _read_job(f, FlowMember, depends_on=f.uuids("dependsOn"), key=f.maybe_text("key"))
+
+
+def _read_job(f: Fields, kind: Callable[..., J], **extra: Any) -> J:
+    """A ``Job`` (or subclass ``kind`` with the ``extra`` fields) from its fields."""
+    return kind(
         id=f.uuid("id"),
         type=f.text("type"),
         payload=f.obj("payload"),
@@ -208,6 +319,10 @@ def parse_job(data: Any) -> Job:
         result=f.data.get("result"),
         progress=f.maybe_integer("progress"),
         progress_message=f.maybe_text("progressMessage"),
+        pending_parents=f.maybe_integer("pendingParents"),
+        on_parent_failure=f.maybe_enum("onParentFailure", OnParentFailure),
+        flow_id=f.maybe_uuid("flowId"),
+        **extra,
     )
 
 
@@ -259,6 +374,7 @@ def parse_stats(data: Any) -> Stats:
         completed=f.integer("completed"),
         failed=f.integer("failed"),
         cancelled=f.maybe_integer("cancelled") or 0,
+        waiting=f.maybe_integer("waiting") or 0,
         counts=counts,
     )
 

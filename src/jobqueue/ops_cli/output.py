@@ -142,6 +142,7 @@ _STATUS_STYLES = {
     "completed": "green",
     "failed": "bold red",
     "cancelled": "dim",
+    "waiting": "blue",
 }
 
 

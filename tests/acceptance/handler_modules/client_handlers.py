@@ -25,3 +25,11 @@ async def fail(payload: dict[str, Any], ctx: JobContext) -> None:
 @handler("client-later")
 async def later(payload: dict[str, Any], ctx: JobContext) -> None:
     """For jobs the tests create with a delay and never let run."""
+
+
+@handler("client-add")
+async def add(payload: dict[str, Any], ctx: JobContext) -> dict[str, int]:
+    """Add the payload's ``n`` to the totals of the jobs it waited for: the last result of a
+    chain or chord shows that every step ran once and passed its result along."""
+    totals = [result["total"] for result in ctx.parent_results.values() if result is not None]
+    return {"total": payload.get("n", 0) + sum(totals), "parents": len(ctx.parent_results)}
