@@ -16,42 +16,11 @@ once after every part of the group, with their results in ``ctx.parent_results``
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from jobqueue.client.calls import JobSpec, ParentFailure
-
-
-@dataclass(frozen=True, slots=True)
-class Step:
-    """One job of a workflow (Celery's signature): what ``job(...)`` makes."""
-
-    type: str
-    payload: Mapping[str, Any] = field(default_factory=dict)
-    run_at: datetime | None = None
-    delay: timedelta | None = None
-    priority: int | None = None
-    max_attempts: int | None = None
-    on_parent_failure: ParentFailure = "cancel"
-    """When a job it waits for fails for good or is cancelled: be cancelled too (the
-    default), or ``"continue"`` and run anyway, with None for that parent's result."""
-
-    def body(self) -> dict[str, Any]:
-        """The job's fields in the API's JSON, without dependencies."""
-        spec = JobSpec(
-            self.type,
-            self.payload,
-            self.run_at,
-            self.delay,
-            self.priority,
-            self.max_attempts,
-            idempotency_key=None,
-            on_parent_failure=None
-            if self.on_parent_failure == "cancel"
-            else self.on_parent_failure,
-        )
-        return spec.body()
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +45,8 @@ class Chord:
     callback: Canvas
 
 
-Canvas = Step | Chain | Group | Chord
-"""What ``chain``, ``group``, ``chord`` and ``job`` build."""
+Canvas = JobSpec | Chain | Group | Chord
+"""What ``chain``, ``group``, ``chord`` and ``job`` build: a ``JobSpec`` is one job."""
 FlowRequest = Canvas | Mapping[str, Any]
 """What ``create_flow`` takes: a canvas, or a ``POST /api/flows`` body of your own (a
 BullMQ tree, ``{"steps": [...]}`` or ``{"jobs": [...]}``)."""
@@ -91,10 +60,21 @@ def job(
     delay: timedelta | None = None,
     priority: int | None = None,
     max_attempts: int | None = None,
-    on_parent_failure: ParentFailure = "cancel",
-) -> Step:
-    """One job of ``type`` with ``payload``, and the options of ``Client.create``."""
-    return Step(type, payload or {}, run_at, delay, priority, max_attempts, on_parent_failure)
+    on_parent_failure: ParentFailure | None = None,
+) -> JobSpec:
+    """One job of ``type`` with ``payload``, and the options of ``Client.create``; what it
+    waits for is the canvas's to say (``on_parent_failure``: ``"continue"`` runs it even
+    when a job it waits for fails for good or is cancelled, with None for that result)."""
+    return JobSpec(
+        type,
+        payload or {},
+        run_at,
+        delay,
+        priority,
+        max_attempts,
+        idempotency_key=None,
+        on_parent_failure=on_parent_failure,
+    )
 
 
 def chain(*parts: Canvas) -> Chain:
@@ -106,7 +86,7 @@ def group(*parts: Canvas | Iterable[Canvas]) -> Group:
     """``parts`` side by side; ``group(job(...) for ...)`` takes a generator too."""
     flat: list[Canvas] = []
     for part in parts:
-        flat.extend([part] if isinstance(part, Step | Chain | Group | Chord) else part)
+        flat.extend([part] if isinstance(part, JobSpec | Chain | Group | Chord) else part)
     return Group(_some(flat, "group"))
 
 
@@ -125,14 +105,16 @@ def flow_body(canvas: Canvas) -> dict[str, Any]:
 
 def request_body(flow: FlowRequest) -> Mapping[str, Any]:
     """The ``POST /api/flows`` body for ``flow``: a canvas's graph, or the body as given."""
-    if isinstance(flow, Step | Chain | Group | Chord):
+    if isinstance(flow, JobSpec | Chain | Group | Chord):
         return flow_body(flow)
     return flow
 
 
 def _place(canvas: Canvas, after: tuple[str, ...], jobs: list[dict[str, Any]]) -> tuple[str, ...]:
     """Add ``canvas``'s jobs, its first ones depending on ``after``; its last jobs' keys."""
-    if isinstance(canvas, Step):
+    if isinstance(canvas, JobSpec):
+        if canvas.depends_on:
+            raise ValueError("a job of a flow waits for what the flow says: no depends_on")
         key = str(len(jobs))
         jobs.append({"key": key, **canvas.body(), "dependsOn": list(after)})
         return (key,)
