@@ -421,7 +421,8 @@ def test_a_waiting_child_shows_its_flow_then_runs_when_its_parent_completes(
         expect(detail.locator(".flow-summary")).to_contain_text("active")
         expect(detail.locator(".members tbody tr")).to_have_count(2)
         expect(member_row(page, child)).to_contain_text("this job")
-        expect(member_row(page, child).locator("td").nth(3)).to_have_text(parent["id"][:8])
+        expect(member_row(page, child).locator("td").first).to_contain_text("child")
+        expect(member_row(page, child).locator("td").nth(3)).to_have_text("gate")  # its key
         expect(member_row(page, parent).locator(".badge")).to_have_text("processing")
 
         gate.touch()
@@ -472,7 +473,8 @@ def test_hostile_values_in_a_flow_show_as_text(page: Page, board_server: ServePr
     open_board(page, board_server)
     row_of(page, child).click()
     expect(page.locator("#detail pre")).to_contain_text("<img src=x onerror=")  # JSON: \"
-    expect(member_row(page, child).locator("td").nth(3)).to_have_text(parent["id"][:8])
+    expect(member_row(page, child).locator("td").first).to_contain_text(SCRIPT)  # as text
+    expect(member_row(page, child).locator("td").nth(3)).to_have_text(IMG)
 
     member_row(page, parent).click()
     expect(page.locator("#detail pre")).to_contain_text(SCRIPT)

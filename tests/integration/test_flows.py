@@ -51,8 +51,11 @@ async def test_a_chain_of_five_passes_each_result_to_the_next(service: Service) 
     assert [keys[str(n)]["status"] for n in range(5)] == ["pending"] + ["waiting"] * 4
     assert keys["1"]["dependsOn"] == [keys["0"]["id"]]
     done = await wait_for_flow(service, created["id"], "completed")
-    results = {job["id"]: job["result"] for job in done["jobs"]}
-    assert [results[keys[str(n)]["id"]] for n in range(5)] == [{"n": n} for n in range(1, 6)]
+    read_back = by_key(done)  # GET /api/flows/:id names each member by its key too
+    assert [read_back[str(n)]["result"] for n in range(5)] == [{"n": n} for n in range(1, 6)]
+    assert {key: job["id"] for key, job in read_back.items()} == {
+        key: job["id"] for key, job in keys.items()
+    }
     for n in range(1, 5):
         parent = uuid.UUID(keys[str(n - 1)]["id"])
         seen = handlers.parents_seen[uuid.UUID(keys[str(n)]["id"])]

@@ -49,8 +49,7 @@ async def create_flow(
     answer shows each job as created, with its ``key``: ``0`` for a tree's root, ``0.1``
     for its second child; a chain's index; a graph's own key."""
     flow_id, by_key, edges = await service_of(request).create_flow(body.to_steps())
-    keys = {job.id: key for key, job in by_key.items()}
-    return json_response(flow_json(flow_id, list(by_key.values()), edges, keys), 201)
+    return json_response(flow_json(flow_id, list(by_key.values()), edges), 201)
 
 
 @router.get("/flows/{id}", response_model=FlowOut, responses=_FOUND)
@@ -68,9 +67,7 @@ async def cancel_flow(flow_id: FlowId, request: Request) -> Response:
     return json_response(flow_json(flow_id, members, edges))
 
 
-def flow_json(
-    flow_id: UUID, members: list[Job], edges: list[Edge], keys: dict[UUID, str] | None = None
-) -> dict[str, Any]:
+def flow_json(flow_id: UUID, members: list[Job], edges: list[Edge]) -> dict[str, Any]:
     """A flow on the wire (``FlowOut``)."""
     parents: dict[UUID, list[UUID]] = {}
     for edge in edges:
@@ -79,8 +76,7 @@ def flow_json(
     jobs = []
     for job in members:
         member = {**job_json(job), "dependsOn": parents.get(job.id, [])}
-        if keys is not None:
-            member["key"] = keys.get(job.id)
+        member["key"] = job.flow_key
         jobs.append(member)
     return {
         "id": flow_id,

@@ -126,11 +126,11 @@ class CreateFlowBody(FlowTreeBody):
 
 
 class FlowMemberOut(JobOut):
-    """A member of a flow: the job, the ids of the jobs it waits for, and (in the answer to
-    the create) its key in the request."""
+    """A member of a flow: the job, the ids of the jobs it waits for, and its key in the
+    flow's request."""
 
     depends_on: list[UUID] = Field(description="The jobs it waits for")
-    key: str | None = Field(None, description="Its key in the request (create only)")
+    key: str | None = Field(None, description="Its key in the flow's request")
 
 
 class FlowOut(CamelModel):

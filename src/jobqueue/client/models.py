@@ -107,12 +107,10 @@ class Flow:
 
     def member(self, key: str) -> FlowMember:
         """The member created for ``key``: in a canvas, the jobs numbered from ``"0"`` in
-        the order they were written. Only ``create_flow``'s answer carries keys."""
+        the order they were written."""
         for member in self.members:
             if member.key == key:
                 return member
-        if all(member.key is None for member in self.members):
-            raise KeyError(f"this answer has no keys (only create_flow's has): {key!r}")
         raise KeyError(f"the flow has no member with key {key!r}")
 
     def member_by_id(self, job_id: UUID | str) -> FlowMember:

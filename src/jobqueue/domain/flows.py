@@ -167,7 +167,10 @@ def plan_flow(
     for step in steps:
         child = jobs[step.key]
         jobs[step.key] = dataclasses.replace(
-            child, flow_id=flow_id, on_parent_failure=step.job.on_parent_failure
+            child,
+            flow_id=flow_id,
+            flow_key=step.key,
+            on_parent_failure=step.job.on_parent_failure,
         )
         if step.depends_on:
             parents_of[child.id] = tuple(jobs[parent].id for parent in step.depends_on)

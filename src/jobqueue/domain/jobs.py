@@ -86,6 +86,9 @@ class Job:
     False for most jobs, which then pay nothing for workflows when they finish."""
     flow_id: UUID | None = None
     """The flow (``POST /api/flows``) this job was created in, if any."""
+    flow_key: str | None = None
+    """The job's key in its flow's request (a graph's own key, a chain's index, a tree's
+    path such as ``0.1``)."""
     on_parent_failure: OnParentFailure = OnParentFailure.CANCEL
     """What it does when a parent fails for good or is cancelled."""
     cancelled_by_parent: UUID | None = None

@@ -598,6 +598,7 @@ def encode_job(job: Job) -> tuple[Any, ...]:
         job.flow_id,
         job.on_parent_failure.value,
         job.cancelled_by_parent,
+        job.flow_key,
     )
 
 
@@ -635,9 +636,10 @@ def decode_job(row: Record) -> Job:
         flow_id=_uuid(row[17]),
         on_parent_failure=_PARENT_FAILURE_RULES[row[18]],
         cancelled_by_parent=_uuid(row[19]),
-        result=None if row[20] is None else json.loads(row[20]),
-        progress=row[21],
-        progress_message=row[22],
+        flow_key=row[20],
+        result=None if row[21] is None else json.loads(row[21]),
+        progress=row[22],
+        progress_message=row[23],
     )
 
 

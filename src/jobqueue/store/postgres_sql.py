@@ -20,7 +20,7 @@ OUTBOX_IDS_PER_NOTIFY = 200
 INSERT_COLUMNS = (
     "id, type, payload, status, attempts, max_attempts, priority, next_run_at, last_error, "
     "idempotency_key, lease_owner, lease_expires_at, created_at, updated_at, request_fingerprint, "
-    "pending_parents, has_dependants, flow_id, on_parent_failure, cancelled_by_parent"
+    "pending_parents, has_dependants, flow_id, on_parent_failure, cancelled_by_parent, flow_key"
 )
 """The columns a new job is written with, in the store's encoder's order."""
 
@@ -39,11 +39,11 @@ WITH inserted AS (
     SELECT id, type, payload::jsonb, status, attempts, max_attempts, priority, next_run_at,
            last_error, idempotency_key, lease_owner, lease_expires_at, created_at, updated_at,
            request_fingerprint, pending_parents, has_dependants, flow_id, on_parent_failure,
-           cancelled_by_parent
+           cancelled_by_parent, flow_key
     FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[],
                 $7::int[], $8::timestamptz[], $9::text[], $10::text[], $11::text[],
                 $12::timestamptz[], $13::timestamptz[], $14::timestamptz[], $15::text[],
-                $16::int[], $17::bool[], $18::uuid[], $19::text[], $20::uuid[])
+                $16::int[], $17::bool[], $18::uuid[], $19::text[], $20::uuid[], $21::text[])
          AS new({INSERT_COLUMNS})
     RETURNING 1
 )

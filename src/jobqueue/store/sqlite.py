@@ -594,6 +594,7 @@ def encode_job(job: Job) -> Row:
         None if job.flow_id is None else job.flow_id.hex,
         job.on_parent_failure.value,
         None if job.cancelled_by_parent is None else job.cancelled_by_parent.hex,
+        job.flow_key,
     )
 
 
@@ -626,9 +627,10 @@ def decode_job(row: Row) -> Job:
         flow_id=None if row[17] is None else UUID(hex=row[17]),
         on_parent_failure=_PARENT_FAILURE_RULES[row[18]],
         cancelled_by_parent=None if row[19] is None else UUID(hex=row[19]),
-        result=_json_value(row[20]),
-        progress=row[21],
-        progress_message=row[22],
+        flow_key=row[20],
+        result=_json_value(row[21]),
+        progress=row[22],
+        progress_message=row[23],
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 INSERT_COLUMNS = (
     "id, type, payload, status, attempts, max_attempts, priority, next_run_at, last_error, "
     "idempotency_key, lease_owner, lease_expires_at, created_at, updated_at, request_fingerprint, "
-    "pending_parents, has_dependants, flow_id, on_parent_failure, cancelled_by_parent"
+    "pending_parents, has_dependants, flow_id, on_parent_failure, cancelled_by_parent, flow_key"
 )
 """The columns a new job is written with, in ``encode_job``'s order."""
 
@@ -35,7 +35,7 @@ CHECKPOINT_AND_RESTART = "PRAGMA wal_checkpoint(TRUNCATE)"
 
 INSERT_JOB = f"""
 INSERT INTO jobs ({INSERT_COLUMNS})
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 GET_JOB = f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?"

@@ -26,8 +26,8 @@ export function countsText(counts) {
   return parts.length ? parts.join(", ") : "no members";
 }
 
-// GET /api/flows/:id names members by id: a request's keys are in the create answer only, so
-// a member's name is its key when the answer carries one, else its short id.
+// A member's name is its key in the flow's request (a flow made before keys were kept: its
+// short id).
 function memberName(member) {
   return typeof member.key === "string" ? el("code", { text: member.key }) : shortId(member.id);
 }

@@ -21,15 +21,16 @@ _FLOW_MEMBERS = sa.text("flow_id IS NOT NULL")
 def upgrade() -> None:
     """Add to ``jobs`` the count of unfinished parents (NULL: no parents), the mark of a
     parent (``has_dependants``: only marked jobs run the fan-in step when they finish), the
-    flow, the parent-failure rule and the parent that cancelled the job; and the edge table,
-    indexed by parent for the fan-in step. Every column is NULL or a constant default, so on
-    PostgreSQL the upgrade rewrites no row."""
+    flow and the job's key in it, the parent-failure rule and the parent that cancelled the
+    job; and the edge table, indexed by parent for the fan-in step. Every column is NULL or
+    a constant default, so on PostgreSQL the upgrade rewrites no row."""
     op.add_column("jobs", sa.Column("pending_parents", sa.Integer(), nullable=True))
     op.add_column(
         "jobs",
         sa.Column("has_dependants", sa.Boolean(), nullable=False, server_default=sa.false()),
     )
     op.add_column("jobs", sa.Column("flow_id", sa.Uuid(), nullable=True))
+    op.add_column("jobs", sa.Column("flow_key", sa.Text(), nullable=True))
     op.add_column(
         "jobs",
         sa.Column("on_parent_failure", sa.String(10), nullable=False, server_default="cancel"),
@@ -65,6 +66,7 @@ def downgrade() -> None:
     for column in (
         "cancelled_by_parent",
         "on_parent_failure",
+        "flow_key",
         "flow_id",
         "has_dependants",
         "pending_parents",
