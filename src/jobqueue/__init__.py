@@ -14,15 +14,41 @@ Applications sharing the database enqueue jobs inside their own transaction::
         jobqueue.enqueue(conn, "send-email", {"to": "user@example.com", "subject": "Hi"})
 """
 
+from typing import TYPE_CHECKING, Any
+
 from jobqueue.handlers.registry import JobContext, PermanentError, handler
-from jobqueue.txenqueue import (
-    IdempotencyKeyTakenError,
-    JobRequest,
-    enqueue,
-    enqueue_async,
-    enqueue_many,
-    enqueue_many_async,
+
+if TYPE_CHECKING:
+    from jobqueue.txenqueue import (
+        IdempotencyKeyTakenError,
+        JobRequest,
+        enqueue,
+        enqueue_async,
+        enqueue_many,
+        enqueue_many_async,
+    )
+
+_ENQUEUE_NAMES = frozenset(
+    {
+        "IdempotencyKeyTakenError",
+        "JobRequest",
+        "enqueue",
+        "enqueue_async",
+        "enqueue_many",
+        "enqueue_many_async",
+    }
 )
+
+
+def __getattr__(name: str) -> Any:
+    """The transactional-enqueue names, imported on first use: the API's request models
+    they validate with would otherwise load into every worker process (2 MiB each)."""
+    if name in _ENQUEUE_NAMES:
+        from jobqueue import txenqueue
+
+        return getattr(txenqueue, name)
+    raise AttributeError(f"module 'jobqueue' has no attribute {name!r}")
+
 
 __all__ = [
     "IdempotencyKeyTakenError",
