@@ -6,27 +6,17 @@ from collections import Counter
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Path, Request, Response
+from fastapi import Body, Path, Request, Response
 
 from jobqueue.api import examples as ex
 from jobqueue.api.examples import answer, error_answer
 from jobqueue.api.flow_schemas import CreateFlowBody, FlowOut
-from jobqueue.api.jsonbody import StrictJsonRoute
 from jobqueue.api.responses import job_json, json_response
-from jobqueue.api.routes import service_of
+from jobqueue.api.routes import api_router, service_of
 from jobqueue.domain.flows import Edge, flow_status
 from jobqueue.domain.jobs import Job, JobStatus
 
-router = APIRouter(
-    prefix="/api",
-    route_class=StrictJsonRoute,
-    responses={
-        400: error_answer(ex.BAD_REQUEST),
-        401: error_answer(ex.UNAUTHORIZED),
-        503: error_answer(ex.UNAVAILABLE),
-    },
-    tags=["flows"],
-)
+router = api_router(tags=["flows"])
 FlowId = Annotated[UUID, Path(alias="id", description="The flow's id")]
 _FOUND: dict[int | str, dict[str, Any]] = {
     200: answer(ex.FLOW),

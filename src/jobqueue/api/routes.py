@@ -39,15 +39,18 @@ from jobqueue.service import JobService
 
 Responses = dict[int | str, dict[str, Any]]
 
-router = APIRouter(
-    prefix="/api",
-    route_class=StrictJsonRoute,
-    responses={
+
+def api_router(**options: Any) -> APIRouter:
+    """A router of /api routes: strict JSON bodies, and the errors any of them may answer."""
+    errors: Responses = {
         400: error_answer(ex.BAD_REQUEST),
         401: error_answer(ex.UNAUTHORIZED),
         503: error_answer(ex.UNAVAILABLE),
-    },
-)
+    }
+    return APIRouter(prefix="/api", route_class=StrictJsonRoute, responses=errors, **options)
+
+
+router = api_router()
 _NOT_FOUND = error_answer(ex.NOT_FOUND)
 _KEY_TAKEN = error_answer(ex.KEY_TAKEN, "The idempotency key made a job of another request")
 
