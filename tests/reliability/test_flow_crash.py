@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.reliability.test_crash_and_shutdown import HANDLERS, attempts_seen, wait_for_handler
 from tests.services import RedisServer, postgres_database, private_redis
 from tests.support.serve import Json, ServeFactory, ServeProcess, wait_until
@@ -56,13 +58,28 @@ def assert_child_ran_once(
     second.stop()
 
 
-def test_a_released_child_runs_once_after_a_kill(serve: ServeFactory, tmp_path: Path) -> None:
-    settings = {**HANDLERS, "JOB_LEASE_MS": "2000"}
-    first = serve(**settings)
-    parent, child = create_chain(first, tmp_path, delayMs=CHILD_DELAY_MS)
-    finish_parent(first, tmp_path, parent, child)
-    first.kill()
-    assert_child_ran_once(serve, settings, tmp_path, child)
+@contextmanager
+def database_of(mode: str) -> Iterator[dict[str, str]]:
+    """The settings of a table-mode database: the default SQLite file, or a fresh PostgreSQL
+    database (serve's worker then runs in a process of its own)."""
+    if mode == "sqlite":
+        yield {}
+        return
+    with postgres_database() as url:
+        yield {"DATABASE_URL": url}
+
+
+@pytest.mark.parametrize("mode", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_released_child_runs_once_after_a_kill(
+    serve: ServeFactory, tmp_path: Path, mode: str
+) -> None:
+    with database_of(mode) as database:
+        settings = {**HANDLERS, **database, "JOB_LEASE_MS": "2000"}
+        first = serve(**settings)
+        parent, child = create_chain(first, tmp_path, delayMs=CHILD_DELAY_MS)
+        finish_parent(first, tmp_path, parent, child)
+        first.kill()
+        assert_child_ran_once(serve, settings, tmp_path, child)
 
 
 @contextmanager
