@@ -56,6 +56,11 @@ _RUNNABLE = frozenset({JobStatus.PENDING, JobStatus.PROCESSING})
 _EARLY_TOLERANCE = timedelta(milliseconds=10)
 _DB_ERROR_DELAY = timedelta(seconds=1)  # a delivery that met a database error tries again then
 _LIMIT_RETRY = timedelta(milliseconds=500)  # a job over its type's limit looks for room again
+_HAND_BACK_DELAY = timedelta(seconds=1)
+"""A job handed back at a stop is due again this much later. Due at once, a fetch of this very
+worker still in flight when it paused (bullmq's moveToActive promotes due delayed jobs) could
+take it again; a fetched job is never run once paused, so it would sit active until its lock
+ran out (seen once in a loaded CI run)."""
 _CONNECT_RETRY_S = 1.0
 _CLOSE_TIMEOUT_S = 5.0
 
@@ -156,7 +161,7 @@ class BullMQConsumer(Consumer):
         database did not answer), and what ``_settle`` raises for a lost attempt.
         """
         if self._stopping.is_set():
-            await self._put_back(job, token, None)
+            await self._put_back(job, token, utcnow() + _HAND_BACK_DELAY)
         try:
             owner = token or str(self.worker.id)
             lease_until = utcnow() + self.lease
@@ -220,7 +225,7 @@ class BullMQConsumer(Consumer):
             "job handed back unfinished" if released else "job could not be handed back",
             **job_fields(row),
         )
-        await self._put_back(job, token, None)
+        await self._put_back(job, token, utcnow() + _HAND_BACK_DELAY)
 
     async def _put_back(self, job: Any, token: str | None, when: datetime | None) -> None:
         """Move the active BullMQ job to delayed until ``when`` without spending an attempt.
