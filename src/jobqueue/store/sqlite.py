@@ -367,7 +367,7 @@ class SqliteJobStore:
         seen: int | None = None
         while True:
             with contextlib.suppress(StoreUnavailableError):  # unreadable: the poll runs on
-                [(version,)] = self._rows("PRAGMA data_version", ())
+                [(version,)] = self._rows(sql.DATA_VERSION, ())
                 if seen is not None and version != seen:
                     on_notify()
                 seen = version

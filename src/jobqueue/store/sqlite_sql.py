@@ -322,3 +322,6 @@ WHERE flow_id = :flow AND status IN ('waiting', 'pending', 'processing')
 RETURNING {JOB_COLUMNS}
 """
 """Every unfinished member; a running one keeps its lease until its worker stops it."""
+
+DATA_VERSION = "PRAGMA data_version"
+"""A number that changes when another connection commits to the file (not this one's own)."""
