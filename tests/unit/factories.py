@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
+import orjson
+
+from jobqueue.client.calls import Call
 from jobqueue.domain.attempts import Attempt, attempt_of
 from jobqueue.domain.jobs import Job, JobStatus, utcnow
 from jobqueue.domain.outcome import Failed, Succeeded
@@ -34,3 +38,14 @@ def ended(job: Job, error: str | None = None) -> Attempt:
     """The history entry for ``job``'s current attempt: succeeded, or failed with ``error``."""
     outcome = Succeeded() if error is None else Failed(error)
     return attempt_of(job, outcome, utcnow())
+
+
+def wire(value: Any) -> Any:
+    """``value`` as the server writes it, read back as JSON."""
+    return json.loads(orjson.dumps(value))
+
+
+def body_of(call: Call[Any]) -> Any:
+    """The JSON body a client call would send."""
+    assert call.body is not None
+    return json.loads(call.body)

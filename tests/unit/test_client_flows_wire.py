@@ -3,11 +3,8 @@ workflow fields of a job parsed from what the server's own serializers write."""
 
 from __future__ import annotations
 
-import json
-from typing import Any
 from uuid import UUID, uuid4
 
-import orjson
 import pytest
 
 from jobqueue.api.flow_routes import flow_json
@@ -26,17 +23,7 @@ from jobqueue.client import (
 from jobqueue.client.canvas import request_body
 from jobqueue.domain.flows import Edge
 from jobqueue.domain.jobs import JobStatus
-from tests.unit.factories import make_job
-
-
-def wire(value: Any) -> Any:
-    """``value`` as the server writes it, read back as JSON."""
-    return json.loads(orjson.dumps(value))
-
-
-def body_of(call: calls.Call[Any]) -> Any:
-    assert call.body is not None
-    return json.loads(call.body)
+from tests.unit.factories import body_of, make_job, wire
 
 
 def test_a_waiting_job_in_a_flow_parses_with_its_workflow_fields() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -26,17 +25,7 @@ from jobqueue.client.errors import (
 from jobqueue.client.models import AttemptOutcome, JobStatus, Stats
 from jobqueue.domain.jobs import DeadLetter
 from jobqueue.domain.schedules import Schedule
-from tests.unit.factories import T0, ended, make_job
-
-
-def wire(value: Any) -> Any:
-    """``value`` as the server writes it, read back as JSON."""
-    return json.loads(orjson.dumps(value))
-
-
-def body_of(call: calls.Call[Any]) -> Any:
-    assert call.body is not None
-    return json.loads(call.body)
+from tests.unit.factories import T0, body_of, ended, make_job, wire
 
 
 def test_a_job_as_the_server_writes_it_parses_back_to_the_same_fields() -> None:

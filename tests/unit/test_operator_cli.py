@@ -21,8 +21,7 @@ from jobqueue.client import (
 from jobqueue.client.models import Stats, parse_job, parse_stats
 from jobqueue.ops_cli import actions, output
 from jobqueue.ops_cli.explain import explain
-from tests.unit.factories import T0, make_job
-from tests.unit.test_client_wire import wire
+from tests.unit.factories import T0, make_job, wire
 
 URL = "http://jobs.test"
 
