@@ -36,6 +36,9 @@ from redis.exceptions import NoScriptError
 from jobqueue.store.batching import GroupCommit
 
 _MAX_BATCH = 100
+# One packer for every call: msgpack.packb makes a new one, with a 256 KiB buffer, each time.
+# Used from the event loop's thread only (a Packer is not thread-safe).
+_PACKER = msgpack.Packer()
 _ACTIVE_KEYS = (
     "wait",
     "active",
@@ -131,13 +134,12 @@ class PipelinedMoves:
         keys = scripts.getKeys(list(_ACTIVE_KEYS))
         moves = []
         for _id, token, opts in calls:
-            packed = msgpack.packb(
+            packed = _PACKER.pack(
                 {
                     "token": token,
                     "lockDuration": opts.get("lockDuration", 0),
                     "limiter": opts.get("limiter"),
-                },
-                use_bin_type=True,
+                }
             )
             moves.append((keys, [scripts.keys[""], round(time.time() * 1000), packed]))
         raws = await self._run("moveToActive", moves)
@@ -243,11 +245,12 @@ def _add_args(prefix: str, name: str, data: Any, opts: dict[str, Any], now_ms: i
     final = {"attempts": 0, "delay": 0, **opts, "backoff": Backoffs.normalize(opts.get("backoff"))}
     encoded = {optsEncodeMap.get(key, key): value for key, value in final.items()}
     timestamp = opts.get("timestamp", now_ms)
-    packed = msgpack.packb(
-        [prefix, opts.get("jobId") or "", name, timestamp, None, None, None, None, None],
-        use_bin_type=True,
+    packed = _PACKER.pack(
+        [prefix, opts.get("jobId") or "", name, timestamp, None, None, None, None, None]
     )
-    return [packed, orjson.dumps(data), msgpack.packb(encoded)]
+    # As str: orjson's bytes keep the 4 KiB buffer it wrote into while they live (a batch's
+    # adds held 16 MiB of them); the str copy is the JSON's own size.
+    return [packed, orjson.dumps(data).decode(), _PACKER.pack(encoded)]
 
 
 async def run_script(
