@@ -1,5 +1,15 @@
-"""``python -m jobqueue``: the same as the ``jobqueue`` command."""
+"""``python -m jobqueue`` and the ``jobqueue`` command."""
 
-from jobqueue.cli import app
+from jobqueue.startup import import_structlog
 
-app()
+
+def main() -> None:
+    """Run the ``jobqueue`` command line."""
+    import_structlog()
+    from jobqueue.cli import app
+
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import sys
 
-from jobqueue.config import Settings
-from jobqueue.server import ProcessPlan, run
+from jobqueue.startup import import_structlog
 
 
 def main(argv: list[str]) -> int:
     """Run a worker woken (and followed) through the socket ``serve`` passed as CHANNEL_FD."""
+    import_structlog()
+    from jobqueue.config import Settings
+    from jobqueue.server import ProcessPlan, run
+
     channel_fd, concurrency = int(argv[0]), int(argv[1])
     settings = Settings(worker_concurrency=concurrency)
     return run(settings, ProcessPlan(api=False, worker=True, migrate=False, wake_fd=channel_fd))
