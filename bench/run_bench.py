@@ -5,7 +5,7 @@ medians of the rounds, and write the results section of docs/benchmarks.md.
 Modes: ``sqlite`` (a fresh SQLite file in a temp dir), ``postgres`` (a fresh database on the
 machine's PostgreSQL, dropped afterwards) and ``redis`` (the same, plus a Redis database index
 other than 0, flushed before and after). Rounds take turns (sqlite, postgres, redis, sqlite,
-...); after them, one batch run per mode. Every run gets a fresh server and database.
+...), then a batch run of each mode, in every round. Every run gets a fresh server and database.
 
 Knobs are environment variables (defaults in brackets): ROUNDS [3], JOBS [5000],
 CONCURRENCY [50], MODES [sqlite,postgres,redis], IDLE_SAMPLES [100], WARMUP_JOBS [200],
@@ -535,9 +535,9 @@ class Bench:
         for round_no in range(1, cfg.rounds + 1):
             for mode in cfg.modes:
                 results.append(self.run(f"round{round_no}-{mode}", mode, "load"))
-        if cfg.batches > 0:
-            for mode in cfg.modes:
-                results.append(self.run(f"batch-{mode}", mode, "batch"))
+            # The batch figures are medians of the rounds too: one run can be a fifth off.
+            for mode in cfg.modes if cfg.batches > 0 else ():
+                results.append(self.run(f"round{round_no}-batch-{mode}", mode, "batch"))
         shutil.rmtree(self.work, ignore_errors=True)
         return results
 
@@ -797,8 +797,8 @@ def render(
         f" of `{config.job_type}` jobs at {config.concurrency} concurrent requests, end to end"
         f" until the stats show them finished, then {config.idle_samples} idle samples; batch"
         f" runs: {config.batches} {TIMES} {config.batch_size:,} jobs at {config.batch_concurrency}"
-        " concurrent requests, one run per mode. `LOG_LEVEL=warning`; other settings at their"
-        " defaults unless the command shows them.",
+        " concurrent requests, one run per mode in each round. `LOG_LEVEL=warning`; other"
+        " settings at their defaults unless the command shows them.",
         "",
         "| machine | |",
         "|---|---|",
