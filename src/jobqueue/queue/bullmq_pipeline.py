@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -169,7 +169,7 @@ class PipelinedMoves:
         return await run_script(self._scripts, script_name, moves)
 
 
-async def add_jobs(scripts: Any, entries: Sequence[tuple[str, Any, dict[str, Any]]]) -> None:
+async def add_jobs(scripts: Any, entries: Iterable[tuple[str, Any, dict[str, Any]]]) -> None:
     """Add ``(name, data, opts)`` entries as ``Queue.addBulk`` would, one script call per kind
     of add (standard, delayed, prioritized).
 

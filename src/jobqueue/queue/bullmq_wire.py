@@ -166,6 +166,9 @@ class HiredisPackedConnection(Connection):
 
     def pack_commands(self, commands: Any) -> list[bytes]:
         """A pipeline's commands in Redis's protocol, as one buffer."""
+        commands = list(commands)
+        if len(commands) == 1:  # a batch's one script call: no copy of its 400 KiB
+            return [self._packed(commands[0])]
         return [b"".join(self._packed(command) for command in commands)]
 
     def _packed(self, args: Any) -> bytes:
