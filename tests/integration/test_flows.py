@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -233,3 +234,45 @@ async def test_a_child_released_by_a_crash_before_its_publish_still_runs(
         done = await worker.wait_for(keys["1"], "completed", timeout=15)
         assert handlers.calls[uuid.UUID(keys["1"])] == [1]
         assert done["attempts"] == 1
+
+
+@pytest.mark.parametrize("end", ["delete", "cancel"])
+async def test_children_a_removed_parent_releases_run_without_the_reconciler(
+    redis_mode: RedisMode, end: str
+) -> None:
+    """Redis mode: a parent deleted, or cancelled (and its cancelled child after it), releases
+    the jobs that continue; they reach BullMQ at once, not at the reconciler's next round
+    (a minute here)."""
+    settings = redis_mode.settings(reconcile_interval_ms=60_000)
+    async with running_service(settings) as service:
+        later = (utcnow() + timedelta(hours=1)).isoformat()
+        jobs = [
+            {"key": "parent", "type": "returns", "runAt": later},
+            {"key": "child", "type": "returns", "dependsOn": ["parent"]},
+            {
+                "key": "direct",
+                "type": "fan-in",
+                "dependsOn": ["parent"],
+                "onParentFailure": "continue",
+            },
+            {
+                "key": "deeper",
+                "type": "fan-in",
+                "dependsOn": ["child"],
+                "onParentFailure": "continue",
+            },
+        ]
+        keys = {
+            key: job["id"]
+            for key, job in by_key(await create_flow(service, {"jobs": jobs})).items()
+        }
+        if end == "delete":
+            response = await service.client.delete(f"/api/jobs/{keys['parent']}")
+        else:
+            response = await service.client.post(f"/api/jobs/{keys['parent']}/cancel")
+        assert response.status_code in (200, 204), response.text
+        # A deleted parent's edges go with it; a cancelled one's stay, with no result.
+        expected = {"direct": 0 if end == "delete" else 1, "deeper": 1}
+        for key, parents in expected.items():
+            done = await service.wait_for(keys[key], "completed", timeout=10)
+            assert done["result"] == {"parents": parents, "sum": 0}

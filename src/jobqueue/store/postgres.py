@@ -436,8 +436,14 @@ class PostgresJobStore:
     ) -> None:
         """``parent_id`` failed for good, was cancelled or (``how`` None) is being deleted:
         its waiting children are cancelled naming it, and theirs after them; children that
-        continue count it as finished."""
+        continue count it as finished.
+
+        The children this makes pending are named on the outbox channel, delivered at commit:
+        the Redis mode puts them on BullMQ then. The service publishes only a parent's own
+        children, which it finds by their edges; a deleted parent's edges are gone, and a
+        cancelled child's released children are a generation further."""
         ended: list[tuple[UUID, JobStatus | None]] = [(parent_id, how)]
+        released: list[UUID] = []
         while ended:
             parent, status = ended.pop()
             reason = parent_failure_reason(parent, status)
@@ -446,12 +452,15 @@ class PostgresJobStore:
                 effect = effect_on_child(child.status, child.on_parent_failure)
                 if effect is ChildEffect.SETTLE:
                     args = (parent, now, child.id)
-                    await conn.fetch(sql.RELEASE_CHILD, *args, timeout=self.timeout_s)
+                    if await conn.fetchval(sql.RELEASE_CHILD, *args, timeout=self.timeout_s):
+                        released.append(child.id)
                 elif effect is ChildEffect.CANCEL:
                     args4 = (child.id, parent, reason, now)
                     await conn.execute(sql.CANCEL_FOR_PARENT, *args4, timeout=self.timeout_s)
                     if child.has_dependants:
                         ended.append((child.id, JobStatus.CANCELLED))
+        if released:
+            await conn.execute(sql.NOTIFY_OUTBOX, released, timeout=self.timeout_s)
 
     async def _rearm(self, conn: asyncpg.Connection, parent_id: UUID, now: datetime) -> None:
         """The children (and theirs) that ``parent_id``'s failure cancelled wait again."""

@@ -55,8 +55,9 @@ SELECT pg_notify('{OUTBOX_CHANNEL}', string_agg(id::text, ',' ORDER BY n))
 FROM unnest($1::uuid[]) WITH ORDINALITY AS new(id, n)
 GROUP BY (n - 1) / {OUTBOX_IDS_PER_NOTIFY}
 """
-"""The outbox notification of jobs just inserted (comma-separated ids, several
-notifications for a large batch); delivered when, and only if, the transaction commits."""
+"""The outbox notification of jobs just inserted, or released by a parent's failure
+(comma-separated ids, several notifications for a large batch); delivered when, and only if,
+the transaction commits."""
 
 PENDING_AMONG = f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ANY($1::uuid[]) AND status = 'pending'"
 
@@ -348,7 +349,8 @@ WITH settled AS (
     WHERE child_id = $3 AND parent_id = $1 AND NOT settled
     RETURNING child_id
 ), {_RELEASE_AND_WAKE}"""
-"""A failed parent counted as finished by a child that continues."""
+"""A failed parent counted as finished by a child that continues; 1 when that made the
+child pending."""
 
 UNSETTLED_CHILDREN = f"""
 SELECT {JOB_COLUMNS} FROM jobs
