@@ -134,7 +134,7 @@ class Settings(BaseSettings):
     """How long completed and cancelled jobs are kept after they finished (``7d``, ``12h``,
     ``30m``, ``90s``); workers delete older ones every minute, in small batches. ``0`` keeps
     them (``jobqueue prune`` still deletes on demand). Failed jobs and dead letters stay until
-    deleted."""
+    deleted, and a parent stays until its children have finished."""
     reconcile_batch: int = Field(default=500, ge=1, le=10000)
     """Redis mode: most jobs the reconciler checks per round (bounds each round's work)."""
 

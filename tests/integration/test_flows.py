@@ -276,3 +276,30 @@ async def test_children_a_removed_parent_releases_run_without_the_reconciler(
         for key, parents in expected.items():
             done = await service.wait_for(keys[key], "completed", timeout=10)
             assert done["result"] == {"parents": parents, "sum": 0}
+
+
+async def test_retention_keeps_a_parent_until_its_children_have_finished(
+    service: Service,
+) -> None:
+    later = (utcnow() + timedelta(hours=1)).isoformat()
+    jobs = [
+        {"key": "early", "type": "returns", "payload": {"value": 5}},
+        {"key": "late", "type": "returns", "runAt": later},
+        {
+            "key": "child",
+            "type": "fan-in",
+            "dependsOn": ["early", "late"],
+            "onParentFailure": "continue",
+        },
+    ]
+    keys = {
+        key: job["id"] for key, job in by_key(await create_flow(service, {"jobs": jobs})).items()
+    }
+    await service.wait_for(keys["early"], "completed")
+    prune = service.runtime.service.prune
+    assert await prune(timedelta(0)) == 0  # "child" still waits to read its result
+    assert (await service.client.delete(f"/api/jobs/{keys['late']}")).status_code == 204
+    child = await service.wait_for(keys["child"], "completed")
+    assert child["result"] == {"parents": 1, "sum": 5}
+    assert await prune(timedelta(0)) == 2  # "early", and "child" itself
+    assert (await service.client.get(f"/api/jobs/{keys['early']}")).status_code == 404

@@ -43,3 +43,18 @@ async def test_a_failed_pass_is_logged_and_waits_for_the_next() -> None:
     store = DownStore()
     service = JobService(store, RecordingBroker(), RetryPolicy(3, 1000), None)
     assert await Retention(service, timedelta(0)).prune_once() == 0
+
+
+async def test_a_parent_stays_while_a_child_may_still_read_its_result() -> None:
+    store = InMemoryJobStore()
+    service = JobService(store, RecordingBroker(), RetryPolicy(3, 1000), None)
+    early, _ = await service.create(NewJob("email"))
+    late, _ = await service.create(NewJob("email", run_at=utcnow() + timedelta(hours=1)))
+    child, _ = await service.create(NewJob("email", depends_on=(early.id, late.id)))
+    (claimed,) = await store.claim("w1", 1, utcnow() + timedelta(seconds=30))
+    assert claimed.id == early.id
+    await service.record_outcome(claimed, Succeeded())
+    assert await service.prune(timedelta(0)) == 0  # the child waits for "late"
+    await service.delete(late.id)  # cancels the child, which then lets its parents go
+    assert await service.prune(timedelta(0)) == 2
+    assert [await store.get(job.id) for job in (early, child)] == [None, None]

@@ -172,8 +172,9 @@ class JobStore(Protocol):
 
     async def prune(self, before: datetime, limit: int) -> int:
         """Delete up to ``limit`` completed or cancelled jobs last changed before ``before``,
-        with their history, in one short transaction; how many were deleted. Failed jobs and
-        dead letters stay."""
+        with their history, in one short transaction; how many were deleted. Failed jobs, dead
+        letters, and parents of children not yet finished (their ``ctx.parent_results`` reads
+        the parent's result) stay."""
         ...
 
     async def set_progress(self, reports: Sequence[ProgressReport]) -> None:

@@ -343,12 +343,23 @@ class InMemoryJobStore:
         return _copied(ended)
 
     async def prune(self, before: datetime, limit: int) -> int:
-        """Delete up to ``limit`` completed or cancelled jobs last changed before ``before``."""
+        """Delete up to ``limit`` completed or cancelled jobs last changed before ``before``,
+        but for parents of unfinished children."""
         finished = (JobStatus.COMPLETED, JobStatus.CANCELLED)
-        old = [j.id for j in self._jobs.values() if j.status in finished and j.updated_at < before]
+        old = [
+            job.id
+            for job in self._jobs.values()
+            if job.status in finished and job.updated_at < before and not self._awaited(job)
+        ]
         for job_id in old[: max(limit, 0)]:
             await self.delete(job_id)
         return min(len(old), max(limit, 0))
+
+    def _awaited(self, parent: Job) -> bool:
+        """A child that may still read ``parent``'s result has not finished."""
+        unfinished = (JobStatus.WAITING, JobStatus.PENDING, JobStatus.PROCESSING)
+        children = (self._jobs.get(c) for (c, p) in self._edges if p == parent.id)
+        return any(child is not None and child.status in unfinished for child in children)
 
     async def set_progress(self, reports: Sequence[ProgressReport]) -> None:
         """Keep each report whose worker still holds the job's lease."""

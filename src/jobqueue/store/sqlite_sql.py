@@ -223,11 +223,16 @@ PRUNE = """
 DELETE FROM jobs WHERE id IN (
     SELECT id FROM jobs
     WHERE status IN ('completed', 'cancelled') AND created_at < :before AND updated_at < :before
+      AND NOT (has_dependants AND EXISTS (
+          SELECT 1 FROM job_dependencies AS edge JOIN jobs AS child ON child.id = edge.child_id
+          WHERE edge.parent_id = jobs.id AND child.status IN ('waiting', 'pending', 'processing')
+      ))
     LIMIT :limit
 )
 """
 """One batch of retention: finished jobs last changed before ``before``, their history with
-them. A job changes after it is created, so the condition on
+them; a parent whose result an unfinished child may still read (``ctx.parent_results``) stays
+until that child finishes. A job changes after it is created, so the condition on
 ``created_at`` adds nothing but lets ``ix_jobs_status_created_at`` find the rows: no index of
 its own to keep up on every claim and completion."""
 
