@@ -7,6 +7,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+from redis import Redis
 
 from jobqueue.store.migrate import migrate
 from tests.reliability.ledgers import ledger_dir_settings
@@ -80,3 +81,34 @@ def test_limits_of_a_type_hold_over_three_worker_processes(tmp_path: Path, mode:
     print(f"{mode}: {len(per_process)} processes ran jobs, {at_once} at once, {started} started")
     assert at_once <= CONCURRENCY
     assert started <= RATE
+
+
+BACKLOG = 40
+
+
+@pytest.mark.timeout(120)
+def test_a_rate_limited_backlog_is_held_back_about_once_a_job_in_redis_mode(
+    tmp_path: Path,
+) -> None:
+    """BullMQ delivers a backlog without knowing the type's rate: each job held back comes
+    back in its turn, spaced at that rate, rather than the whole backlog every half second
+    (380 hand-backs for this one before, each a Redis move and a database query)."""
+    _ledger_dir, ledgers = ledger_dir_settings(tmp_path)
+    with ExitStack() as stack:
+        settings = {**ledgers, "LOG_LEVEL": "warning"}
+        settings["DATABASE_URL"] = stack.enter_context(postgres_database())
+        redis_url = stack.enter_context(private_redis()).url()
+        settings["REDIS_URL"] = redis_url
+        migrate(settings["DATABASE_URL"])
+        server = stack.enter_context(running(tmp_path, settings))
+        body = {"jobs": [{"type": "limited"} for _ in range(BACKLOG)]}
+        assert server.client.post("/api/jobs/batch", json=body).status_code == 201
+
+        def all_completed() -> bool:
+            return bool(server.client.get("/api/jobs/stats").json()["completed"] == BACKLOG)
+
+        wait_until(all_completed, 60, f"{BACKLOG} completed jobs", interval=0.2)
+        events = Redis.from_url(redis_url).xrange("bull:job-queue:events") or []
+    held_back = sum(1 for _id, fields in events if fields and fields[b"event"] == b"delayed")
+    print(f"{held_back} hand-backs for a backlog of {BACKLOG} at {RATE} a second")
+    assert held_back < 2 * BACKLOG

@@ -33,7 +33,7 @@ from bullmq import DelayedError, UnrecoverableError, Worker
 
 from jobqueue.config import Settings
 from jobqueue.domain.jobs import Job, JobStatus, job_fields, utcnow
-from jobqueue.domain.limits import TypeLimit
+from jobqueue.domain.limits import Deferrals, TypeLimit
 from jobqueue.queue.base import Consumer, JobRunner, Leases
 from jobqueue.queue.bullmq_pipeline import PipelinedMoves
 from jobqueue.queue.bullmq_wire import (
@@ -55,7 +55,7 @@ log = structlog.get_logger(__name__)
 _RUNNABLE = frozenset({JobStatus.PENDING, JobStatus.PROCESSING})
 _EARLY_TOLERANCE = timedelta(milliseconds=10)
 _DB_ERROR_DELAY = timedelta(seconds=1)  # a delivery that met a database error tries again then
-_LIMIT_RETRY = timedelta(milliseconds=500)  # a job over its type's limit looks for room again
+_LIMIT_RETRY = timedelta(milliseconds=500)  # the soonest a job over its type's limit looks again
 _HAND_BACK_DELAY = timedelta(seconds=1)
 """A job handed back at a stop is due again this much later. Due at once, a fetch of this very
 worker still in flight when it paused (bullmq's moveToActive promotes due delayed jobs) could
@@ -87,6 +87,7 @@ class BullMQConsumer(Consumer):
         type in ``limits`` starts only within its limit, else it goes back for a moment."""
         self.leases = leases
         self.limits = dict(limits or {})
+        self.deferrals = Deferrals(self.limits, _LIMIT_RETRY)
         self.redis = redis
         self.settings = settings
         self.on_connected = on_connected
@@ -171,7 +172,7 @@ class BullMQConsumer(Consumer):
                 return started  # the usual case: one round trip
             current = await self.leases.get(row_id)
         except TypeLimitReachedError:
-            await self._put_back(job, token, utcnow() + _LIMIT_RETRY)
+            await self._put_back(job, token, self.deferrals.due(job_type_of(job), utcnow()))
         except Exception as exc:
             log.error("could not start the job; it runs later", job_id=str(row_id), error=str(exc))
             await self._put_back(job, token, utcnow() + _DB_ERROR_DELAY)
