@@ -252,18 +252,16 @@ ORDER BY lease_expires_at
 LIMIT $2
 """
 
-_HAS_UNFINISHED_CHILD = """has_dependants AND EXISTS (
-            SELECT 1 FROM job_dependencies AS edge JOIN jobs AS child ON child.id = edge.child_id
-            WHERE edge.parent_id = jobs.id AND child.status IN ('waiting', 'pending', 'processing')
-        )"""
-"""A parent whose result a child may still read (``ctx.parent_results``): retention keeps it."""
-
-PRUNE = f"""
+PRUNE = """
 WITH pruned AS (
     DELETE FROM jobs WHERE id IN (
         SELECT id FROM jobs
         WHERE status IN ('completed', 'cancelled') AND created_at < $1 AND updated_at < $1
-          AND NOT ({_HAS_UNFINISHED_CHILD})
+          AND NOT (has_dependants AND EXISTS (
+              SELECT 1 FROM job_dependencies AS edge JOIN jobs AS child ON child.id = edge.child_id
+              WHERE edge.parent_id = jobs.id
+                AND child.status IN ('waiting', 'pending', 'processing')
+          ))
         LIMIT $2
         FOR UPDATE SKIP LOCKED
     )
@@ -272,9 +270,10 @@ WITH pruned AS (
 SELECT count(*) FROM pruned
 """
 """One batch of retention: finished jobs last changed before $1, their history with them;
-rows another transaction holds are left for later, and parents of unfinished children until
-those finish. The condition on ``created_at`` adds nothing (a job changes after it is created)
-but lets ``ix_jobs_status_created_at`` find the rows, so retention needs no index of its own."""
+rows another transaction holds are left for later, and parents until their children have
+finished (a child reads its parents' results, ``ctx.parent_results``). The condition on
+``created_at`` adds nothing (a job changes after it is created) but lets
+``ix_jobs_status_created_at`` find the rows, so retention needs no index of its own."""
 
 NEXT_RUN_AT = """
 SELECT min(next_run_at) FROM jobs
