@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from jobqueue.domain.attempts import attempt_of
 from jobqueue.domain.jobs import utcnow
 from jobqueue.domain.outcome import Succeeded
 from tests.integration import behaviour_handlers as handlers
-from tests.integration.conftest import RedisMode, Service, running_service
+from tests.integration.conftest import RedisMode, Service, make_settings, running_service
 
 FAN_OUT = 1000
 FAN_OUT_TIMEOUT_S = 120
@@ -237,14 +238,14 @@ async def test_a_child_released_by_a_crash_before_its_publish_still_runs(
 
 
 @pytest.mark.parametrize("end", ["delete", "cancel"])
-async def test_children_a_removed_parent_releases_run_without_the_reconciler(
-    redis_mode: RedisMode, end: str
+async def test_jobs_a_removed_parent_releases_start_at_once(
+    database_url: str, tmp_path: Path, end: str
 ) -> None:
-    """Redis mode: a parent deleted, or cancelled (and its cancelled child after it), releases
-    the jobs that continue; they reach BullMQ at once, not at the reconciler's next round
-    (a minute here)."""
-    settings = redis_mode.settings(reconcile_interval_ms=60_000)
-    async with running_service(settings) as service:
+    """A parent deleted, or cancelled (and its cancelled child after it), releases the jobs
+    that continue; they start at once, not at an idle worker's next look (table modes) or the
+    reconciler's next round (Redis mode): both a minute away here."""
+    slow = {"job_poll_interval_ms": 60_000, "reconcile_interval_ms": 60_000}
+    async with running_service(make_settings(database_url, tmp_path, **slow)) as service:
         later = (utcnow() + timedelta(hours=1)).isoformat()
         jobs = [
             {"key": "parent", "type": "returns", "runAt": later},
