@@ -8,6 +8,7 @@ libraries (about 20 MiB) for nothing.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 from pathlib import Path
@@ -31,6 +32,9 @@ def alembic_config(database_url: str) -> Config:
 
 def migrate(database_url: str, revision: str = "head") -> None:
     """Bring the database to ``revision`` (safe to run from processes starting together)."""
+    # Alembic logs each of its own plugins as it loads them (on import), seven lines at every
+    # start of serve; its "Running upgrade" lines stay.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     from alembic import command
 
     command.upgrade(alembic_config(database_url), revision)
